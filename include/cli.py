@@ -1,0 +1,61 @@
+"""The `qflow` command: lineage inspection and run summaries against the artifact store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from include.artifacts import ArtifactError, ArtifactStore
+from include.config import s3_client, s3_settings_from_env
+
+
+def _store() -> ArtifactStore:
+    settings = s3_settings_from_env()
+    return ArtifactStore(s3_client(settings), settings.bucket)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qflow", description="qflow: hybrid quantum-classical workflows")
+    commands = parser.add_subparsers(dest="command", required=True)
+    lineage = commands.add_parser("lineage", help="inspect the manifest chain of an artifact")
+    lineage_cmds = lineage.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("show", "print the chain of manifests back to the raw input as a tree"),
+        ("verify", "re-hash every object in the chain; exit 1 on any mismatch"),
+    ):
+        sub = lineage_cmds.add_parser(action, help=text)
+        sub.add_argument("uri", help="s3:// URI of an artifact's data.parquet or manifest.json")
+    summary = commands.add_parser("summary", help="print a qaoa_maxcut run's human summary")
+    summary.add_argument("uri", nargs="?", help="summary manifest URI (default: the latest run's)")
+    summary.add_argument("--dag-id", default="qaoa_maxcut")
+    args = parser.parse_args(argv)
+
+    from include import lineage as lineage_mod
+    from include.summary import format_summary, latest_summary_uri
+
+    store = _store()
+    try:
+        if args.command == "lineage" and args.action == "show":
+            print(lineage_mod.render(lineage_mod.walk(store, args.uri)))
+            return 0
+        if args.command == "lineage":
+            problems = lineage_mod.verify(store, args.uri)
+            for problem in problems:
+                print(f"MISMATCH {problem}", file=sys.stderr)
+            if problems:
+                return 1
+            print(f"verified: every object in the lineage of {args.uri} matches its recorded SHA-256")
+            return 0
+        uri = args.uri or latest_summary_uri(store, args.dag_id)
+        if uri is None:
+            print(f"no summary found under s3://{store.bucket}/runs/{args.dag_id}/", file=sys.stderr)
+            return 1
+        print(format_summary(store, uri))
+        return 0
+    except ArtifactError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

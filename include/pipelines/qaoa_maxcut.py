@@ -1,0 +1,381 @@
+"""The QAOA MaxCut workflow as stage functions over the artifact store.
+
+Each stage reads its inputs by reference (verifying hashes), does its work with the pure core,
+and writes one artifact with a manifest. The Airflow operators call exactly these functions, and
+``run_pipeline`` chains them in one process (the baseline for the orchestration benchmark).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import pandas as pd
+
+from include.artifacts import ArtifactError, ArtifactRef, ArtifactStore, read_parquet_bytes
+from include.baselines import HEURISTICS, run_baselines
+from include.maxcut import GRAPH_KINDS, WEIGHT_KINDS, GraphSpec, ProblemSpecError, canonical_edges, make_graph
+from include.qaoa import OPTIMISERS
+
+MAX_QUBITS = 24  # statevector sampling on this machine stays interactive up to here
+
+
+@dataclass(frozen=True)
+class QAOAMaxCutParams:
+    """The run's parameters (the DAG's Params form). ``from_mapping`` names any bad field."""
+
+    n_nodes: int = 10
+    graph_kind: str = "regular"
+    degree: int = 3
+    weights: str = "unit"
+    seed: int = 7
+    reps: int = 2
+    shots: int = 1024
+    optimiser: str = "COBYLA"
+    max_iterations: int = 60
+    edge_list_uri: str = ""  # empty: generate a seeded graph; else an edge-list Parquet in S3
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> QAOAMaxCutParams:
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ProblemSpecError(f"unknown parameter(s) {unknown}; valid ones are {sorted(known)}")
+        clean: dict[str, Any] = {}
+        for name, value in values.items():
+            kind = type(getattr(cls(), name))
+            if value is None and kind is str:
+                value = ""
+            try:
+                clean[name] = kind(value) if kind is not int or not isinstance(value, float) else int(value)
+            except (TypeError, ValueError) as exc:
+                raise ProblemSpecError(f"{name}={value!r} is not a valid {kind.__name__}") from exc
+        params = cls(**clean)
+        params.check()
+        return params
+
+    def check(self) -> None:
+        if not 2 <= self.n_nodes <= MAX_QUBITS:
+            raise ProblemSpecError(f"n_nodes={self.n_nodes}: set 2 <= n_nodes <= {MAX_QUBITS} (one qubit per node)")
+        if self.graph_kind not in GRAPH_KINDS:
+            raise ProblemSpecError(f"graph_kind={self.graph_kind!r} is not one of {GRAPH_KINDS}")
+        if self.weights not in WEIGHT_KINDS:
+            raise ProblemSpecError(f"weights={self.weights!r} is not one of {WEIGHT_KINDS}")
+        if self.reps < 1:
+            raise ProblemSpecError(f"reps={self.reps}: QAOA needs at least one layer; set reps >= 1")
+        if self.shots < 1:
+            raise ProblemSpecError(f"shots={self.shots}: set shots >= 1")
+        if self.optimiser not in OPTIMISERS:
+            raise ProblemSpecError(f"optimiser={self.optimiser!r} is not one of {OPTIMISERS}")
+        if self.max_iterations < 1:
+            raise ProblemSpecError(f"max_iterations={self.max_iterations}: set max_iterations >= 1")
+        if self.edge_list_uri and not self.edge_list_uri.startswith("s3://"):
+            raise ProblemSpecError(
+                f"edge_list_uri={self.edge_list_uri!r} must be an s3://bucket/key URI of a Parquet edge list"
+            )
+
+    def graph_spec(self) -> GraphSpec:
+        return GraphSpec(self.n_nodes, self.graph_kind, self.degree, self.weights, self.seed)
+
+
+def graph_n_nodes(store: ArtifactStore, graph: ArtifactRef) -> int:
+    return int(store.read_manifest(graph.uri)["params"]["n_nodes"])
+
+
+def stage_graph(store: ArtifactStore, prefix: str, params: QAOAMaxCutParams) -> ArtifactRef:
+    """Make the seeded graph, or load (and canonicalise) a user's edge-list Parquet from S3."""
+    started = time.perf_counter()
+    if params.edge_list_uri:
+        source = store.source_ref(params.edge_list_uri)
+        try:
+            raw = read_parquet_bytes(store.get_bytes(source.uri))
+        except ArtifactError:
+            raise  # missing object: its own message names the URI
+        except Exception as exc:  # pyarrow raises many kinds for a non-Parquet object
+            raise ProblemSpecError(
+                f"edge_list_uri={params.edge_list_uri!r} is not a readable Parquet file: {exc}"
+            ) from exc
+        edges, inputs = canonical_edges(raw), [source]
+        graph_params: dict[str, Any] = {"n_nodes": params.n_nodes, "source": "edge_list"}
+    else:
+        edges, inputs = make_graph(params.graph_spec()), []
+        graph_params = {"source": "generated", **asdict(params.graph_spec())}
+        graph_params.pop("seed")
+    return store.put_table(
+        prefix,
+        "graph",
+        edges,
+        stage="graph",
+        inputs=inputs,
+        params=graph_params,
+        seeds={"graph": params.seed} if not params.edge_list_uri else {},
+        measurements={"seconds": time.perf_counter() - started},
+    )
+
+
+def stage_validate(store: ArtifactStore, prefix: str, graph: ArtifactRef) -> ArtifactRef:
+    """Run the GX graph suite; store its report, then stop the run if anything failed."""
+    from include.validation import validate_graph
+
+    started = time.perf_counter()
+    n_nodes = graph_n_nodes(store, graph)
+    report = validate_graph(store.read_table(graph), n_nodes)
+    ref = store.put_table(
+        prefix,
+        "validation",
+        report.frame(),
+        stage="validate",
+        inputs=[graph],
+        params={"suite": report.suite, "n_nodes": n_nodes},
+        measurements={"seconds": time.perf_counter() - started, "success": report.success},
+    )
+    report.raise_for_failures()
+    return ref
+
+
+def _require_passed(store: ArtifactStore, validation: ArtifactRef) -> None:
+    manifest = store.read_manifest(validation.uri)
+    if manifest["stage"] != "validate" or not manifest["measurements"].get("success"):
+        raise ProblemSpecError(
+            f"{validation.uri} is not a passed validation; quantum stages only take validated inputs"
+        )
+
+
+def stage_encode(
+    store: ArtifactStore, prefix: str, graph: ArtifactRef, validation: ArtifactRef, reps: int
+) -> ArtifactRef:
+    """MaxCut → Ising SparsePauliOp (stored as its terms) → QAOA ansatz (stored as QPY)."""
+    import io
+
+    from qiskit import qpy
+
+    from include.maxcut import maxcut_ising
+    from include.qaoa import qaoa_ansatz
+
+    _require_passed(store, validation)
+    started = time.perf_counter()
+    n_nodes = graph_n_nodes(store, graph)
+    cost, offset = maxcut_ising(store.read_table(graph), n_nodes)
+    ansatz = qaoa_ansatz(cost, reps)
+    buffer = io.BytesIO()
+    qpy.dump(ansatz, buffer)
+    terms = pd.DataFrame(
+        {"pauli": cost.paulis.to_labels(), "coefficient": [float(c.real) for c in cost.coeffs]}
+    ).sort_values("pauli", kind="mergesort", ignore_index=True)
+    return store.put_table(
+        prefix,
+        "encode",
+        terms,
+        stage="encode",
+        inputs=[graph, validation],
+        params={
+            "encoding": "maxcut_ising",
+            "ansatz": "qaoa",
+            "reps": reps,
+            "n_qubits": n_nodes,
+            "offset": offset,
+            "circuit_depth": ansatz.depth(),
+            "parameters": [p.name for p in ansatz.parameters],
+        },
+        attachments={"ansatz.qpy": buffer.getvalue()},
+        measurements={"seconds": time.perf_counter() - started},
+    )
+
+
+def stage_optimise(
+    store: ArtifactStore, prefix: str, graph: ArtifactRef, encoding: ArtifactRef, params: QAOAMaxCutParams
+) -> ArtifactRef:
+    """The QAOA control loop on Aer. Every iteration's parameters and energy are checkpointed
+    to S3, and a retried task resumes from the checkpoint instead of starting over."""
+    import io
+
+    from qiskit import qpy
+
+    from include.qaoa import CountsObjective, IterationRecord, optimise_qaoa
+
+    started = time.perf_counter()
+    n_nodes = graph_n_nodes(store, graph)
+    ansatz = qpy.load(io.BytesIO(store.read_attachment(encoding, "ansatz.qpy")))[0]
+    objective = CountsObjective(store.read_table(graph), n_nodes)
+    loop_settings = {
+        "optimiser": params.optimiser,
+        "max_iterations": params.max_iterations,
+        "shots": params.shots,
+        "seed": params.seed,
+        "inputs": [graph.sha256, encoding.sha256],
+    }
+    checkpoint_uri = store.uri(f"{prefix.strip('/')}/optimise/checkpoint.json")
+    previous: list[IterationRecord] = []
+    if store.exists(checkpoint_uri):
+        saved = json.loads(store.get_bytes(checkpoint_uri))
+        if saved.get("settings") == loop_settings:
+            previous = [IterationRecord(**r) for r in saved["iterations"]]
+    history: list[IterationRecord] = list(previous)
+
+    def checkpoint(record: IterationRecord) -> None:
+        history.append(record)
+        state = {"settings": loop_settings, "iterations": [asdict(r) for r in history]}
+        store.put_bytes(checkpoint_uri, json.dumps(state).encode(), content_type="application/json")
+
+    resume_point = min(previous, key=lambda r: r.energy).parameters if previous else None
+    result = optimise_qaoa(
+        ansatz,
+        objective,
+        shots=params.shots,
+        optimiser=params.optimiser,
+        max_iterations=params.max_iterations,
+        seed=params.seed,
+        initial_point=resume_point,
+        previous=previous,
+        on_iteration=checkpoint,
+    )
+    isa = io.BytesIO()
+    qpy.dump(result.circuit, isa)
+    seconds = time.perf_counter() - started
+    return store.put_table(
+        prefix,
+        "optimise",
+        result.trace_frame(),
+        stage="optimise",
+        inputs=[graph, encoding],
+        params={
+            "backend": "aer_simulator",
+            "transpiler": {"optimization_level": 1, "seed_transpiler": params.seed},
+            "optimiser": params.optimiser,
+            "max_iterations": params.max_iterations,
+            "shots": params.shots,
+            "best_parameters": result.best_parameters,
+            "best_bitstring": result.best_bitstring,
+            "best_cut": result.best_cut,
+            "expected_cut": result.expected_cut,
+            "best_energy": result.best_energy,
+        },
+        seeds={"simulator": params.seed, "transpiler": params.seed},
+        attachments={"isa_circuit.qpy": isa.getvalue()},
+        measurements={
+            "seconds": seconds,
+            "transpile_seconds": result.transpile_seconds,
+            "execute_seconds": result.execute_seconds,
+            "transpile_count": result.transpile_count,
+            "iterations": len(result.iterations),
+            "resumed_from_iteration": len(previous),
+        },
+    )
+
+
+def stage_baselines(store: ArtifactStore, prefix: str, graph: ArtifactRef, seed: int) -> ArtifactRef:
+    started = time.perf_counter()
+    results = run_baselines(store.read_table(graph), graph_n_nodes(store, graph), seed)
+    table = pd.DataFrame(
+        {
+            "method": [r.method for r in results],
+            "cut": [r.cut for r in results],
+            "bitstring": [r.bitstring for r in results],
+            "exact": [r.exact for r in results],
+            "seconds": [r.seconds for r in results],
+        }
+    )
+    return store.put_table(
+        prefix,
+        "baselines",
+        table,
+        stage="baselines",
+        inputs=[graph],
+        params={"methods": [r.method for r in results]},
+        seeds={"baselines": seed},
+        measurements={"seconds": time.perf_counter() - started},
+        nondeterministic_columns=["seconds"],
+    )
+
+
+def stage_aggregate(
+    store: ArtifactStore,
+    prefix: str,
+    optimise: ArtifactRef,
+    baselines: ArtifactRef,
+    upstream: Mapping[str, ArtifactRef],
+) -> ArtifactRef:
+    """Best cut, approximation ratios, quantum value added; a result table and a summary.
+
+    Returns the summary's reference; the per-method result table is its input.
+    """
+    started = time.perf_counter()
+    qaoa = store.read_manifest(optimise.uri)
+    table = store.read_table(baselines)
+    exact_cut = float(table.loc[table["method"] == "exact", "cut"].iloc[0])
+    qaoa_seconds = float(qaoa["measurements"]["seconds"])
+    rows = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "method": ["qaoa"],
+                    "cut": [float(qaoa["params"]["best_cut"])],
+                    "bitstring": [qaoa["params"]["best_bitstring"]],
+                    "exact": [False],
+                    "seconds": [qaoa_seconds],
+                }
+            ),
+            table,
+        ],
+        ignore_index=True,
+    )
+    rows["approximation_ratio"] = rows["cut"] / exact_cut if exact_cut > 0 else float("nan")
+    result = store.put_table(
+        prefix,
+        "result",
+        rows,
+        stage="aggregate",
+        inputs=[optimise, baselines],
+        params={"reference": "exact"},
+        nondeterministic_columns=["seconds"],
+    )
+    heuristics = rows[rows["method"].isin(HEURISTICS)]
+    best = heuristics.sort_values(["cut", "seconds"], ascending=[False, True]).iloc[0]
+    stage_seconds = {
+        name: float(store.read_manifest(ref.uri)["measurements"].get("seconds", float("nan")))
+        for name, ref in upstream.items()
+    }
+    stage_seconds["aggregate"] = time.perf_counter() - started
+    summary = pd.DataFrame(
+        {
+            "qaoa_cut": [float(rows.loc[0, "cut"])],
+            "qaoa_expected_cut": [float(qaoa["params"]["expected_cut"])],
+            "exact_optimum": [exact_cut],
+            "approximation_ratio": [float(rows.loc[0, "approximation_ratio"])],
+            "best_heuristic": [str(best["method"])],
+            "best_heuristic_cut": [float(best["cut"])],
+            "quantum_value_added": [float(rows.loc[0, "cut"]) - float(best["cut"])],
+            "time_ratio_qaoa_vs_best_heuristic": [qaoa_seconds / max(float(best["seconds"]), 1e-9)],
+            "qaoa_iterations": [int(qaoa["measurements"]["iterations"])],
+        }
+    )
+    return store.put_table(
+        prefix,
+        "summary",
+        summary,
+        stage="aggregate",
+        inputs=[result, *upstream.values()],
+        params={"baselines": {r.method: float(r.cut) for r in table.itertuples()}},
+        measurements={"stage_seconds": stage_seconds, "seconds": stage_seconds["aggregate"]},
+        nondeterministic_columns=["time_ratio_qaoa_vs_best_heuristic"],
+    )
+
+
+def run_pipeline(store: ArtifactStore, prefix: str, params: QAOAMaxCutParams) -> ArtifactRef:
+    """The whole workflow in one process, stage after stage (no orchestrator)."""
+    graph = stage_graph(store, prefix, params)
+    validation = stage_validate(store, prefix, graph)
+    encoding = stage_encode(store, prefix, graph, validation, params.reps)
+    optimise = stage_optimise(store, prefix, graph, encoding, params)
+    baselines = stage_baselines(store, prefix, graph, params.seed)
+    upstream = {
+        "graph": graph,
+        "validate": validation,
+        "encode": encoding,
+        "optimise": optimise,
+        "baselines": baselines,
+    }
+    return stage_aggregate(store, prefix, optimise, baselines, upstream)

@@ -1,0 +1,42 @@
+"""The short human summary of a qaoa_maxcut run, read back from its artifacts."""
+
+from __future__ import annotations
+
+from include.artifacts import ArtifactStore, manifest_uri_for
+
+
+def latest_summary_uri(store: ArtifactStore, dag_id: str = "qaoa_maxcut") -> str | None:
+    """The most recently written summary manifest of a DAG's runs, if any."""
+    bucket = store.bucket
+    paginator = store.client.get_paginator("list_objects_v2")
+    newest: tuple[object, str] | None = None
+    for page in paginator.paginate(Bucket=bucket, Prefix=f"runs/{dag_id}/"):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith("/summary/manifest.json") and (
+                newest is None or item["LastModified"] > newest[0]  # type: ignore[operator]
+            ):
+                newest = (item["LastModified"], item["Key"])
+    return f"s3://{bucket}/{newest[1]}" if newest else None
+
+
+def format_summary(store: ArtifactStore, summary_uri: str) -> str:
+    manifest = store.read_manifest(summary_uri)
+    row = store.read_table(summary_uri).iloc[0]
+    stage_seconds = manifest["measurements"]["stage_seconds"]
+    baselines = manifest["params"]["baselines"]
+    lines = [
+        "qaoa_maxcut result",
+        f"  QAOA cut found        {row['qaoa_cut']:g}   (expected cut at optimum {row['qaoa_expected_cut']:.3f},"
+        f" {int(row['qaoa_iterations'])} iterations)",
+        f"  exact optimum         {row['exact_optimum']:g}",
+        f"  approximation ratio   {row['approximation_ratio']:.4f}",
+        "  classical baselines   " + ", ".join(f"{k}={v:g}" for k, v in baselines.items()),
+        f"  quantum value added   {row['quantum_value_added']:+g} vs best heuristic ({row['best_heuristic']},"
+        f" cut {row['best_heuristic_cut']:g}); QAOA took {row['time_ratio_qaoa_vs_best_heuristic']:.0f}x"
+        " its time",
+        "  stage times (s)       " + ", ".join(f"{k}={v:.2f}" for k, v in stage_seconds.items()),
+        f"  manifest              {manifest_uri_for(summary_uri)}",
+    ]
+    if row["quantum_value_added"] <= 0:
+        lines.append("  verdict               quantum added nothing over the best classical heuristic here")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""qflow's Airflow layer: hooks, operators (and, later, triggers and sensors) over `include/`."""

@@ -1,0 +1,58 @@
+"""ArtifactStageOperator: the shared shape of a qflow stage task.
+
+A stage reads artifact references from XCom, calls one function of `include/`, and returns the
+new artifact's reference (URI and hash) — never data. Bad input (a problem-spec or validation
+error) fails the task at once without retries: retrying cannot fix data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from operators.hooks.artifact_store import DEFAULT_CONN_ID, ArtifactStoreHook
+
+if TYPE_CHECKING:
+    from include.artifacts import ArtifactRef, ArtifactStore
+
+
+class ArtifactStageOperator(BaseOperator):
+    ui_color = "#e8f1fb"
+
+    def __init__(self, *, aws_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.aws_conn_id = aws_conn_id
+
+    def run_prefix(self, context: Mapping[str, Any]) -> str:
+        """Artifacts of one DAG run live under runs/<dag_id>/<run_id>/."""
+        from include.artifacts import safe_key_part
+
+        return f"runs/{safe_key_part(self.dag_id)}/{safe_key_part(context['run_id'])}"
+
+    @staticmethod
+    def ref(value: Mapping[str, Any]) -> ArtifactRef:
+        from include.artifacts import ArtifactRef
+
+        return ArtifactRef.from_xcom(value)
+
+    def execute(self, context: Any) -> dict[str, str | None]:
+        from include.maxcut import ProblemSpecError
+        from include.validation import ValidationFailed
+
+        store = ArtifactStoreHook(self.aws_conn_id).get_store()
+        try:
+            produced = self.run_stage(store, self.run_prefix(context), context)
+        except (ProblemSpecError, ValidationFailed) as exc:
+            raise AirflowFailException(str(exc)) from exc
+        self.log.info("wrote %s (sha256 %s); manifest %s", produced.uri, produced.sha256, produced.manifest_uri)
+        return produced.to_xcom()
+
+    def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
+        raise NotImplementedError
+
+
+def refs(values: Sequence[Mapping[str, Any]]) -> list[ArtifactRef]:
+    return [ArtifactStageOperator.ref(v) for v in values]

@@ -1,0 +1,42 @@
+# Source me: the environment every qflow command runs in (dev defaults, overridable).
+QFLOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export QFLOW_ROOT
+export QFLOW_STATE_DIR="${QFLOW_STATE_DIR:-$QFLOW_ROOT/.qflow}"
+export PATH="$QFLOW_ROOT/.venv/bin:$PATH"
+
+# S3 (SeaweedFS). The keys are dev defaults for the local server; set your own to override.
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-qflow}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-qflow-dev-secret}"
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+export QFLOW_S3_PORT="${QFLOW_S3_PORT:-8333}"
+export QFLOW_S3_ENDPOINT="${QFLOW_S3_ENDPOINT:-http://127.0.0.1:$QFLOW_S3_PORT}"
+export QFLOW_S3_BUCKET="${QFLOW_S3_BUCKET:-qflow}"
+
+# Airflow: SQLite metadata DB under .qflow/, this repo's dags/ and plugins/, no examples.
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$QFLOW_STATE_DIR/airflow}"
+export AIRFLOW__CORE__DAGS_FOLDER="$QFLOW_ROOT/dags"
+export AIRFLOW__CORE__PLUGINS_FOLDER="$QFLOW_ROOT/plugins"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__UNIT_TEST_MODE=False
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}"
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db}"
+export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}"
+export GX_ANALYTICS_ENABLED=False
+# The S3 connection the operators use; the secret stays in the environment, never in code.
+AIRFLOW_CONN_QFLOW_S3="$(python3 - <<'PY'
+import json, os
+print(json.dumps({
+    "conn_type": "aws",
+    "login": os.environ["AWS_ACCESS_KEY_ID"],
+    "password": os.environ["AWS_SECRET_ACCESS_KEY"],
+    "extra": {
+        "endpoint_url": os.environ["QFLOW_S3_ENDPOINT"],
+        "region_name": os.environ["AWS_DEFAULT_REGION"],
+        "bucket": os.environ["QFLOW_S3_BUCKET"],
+        "config_kwargs": {"s3": {"addressing_style": "path"}},
+    },
+}))
+PY
+)"
+export AIRFLOW_CONN_QFLOW_S3
+mkdir -p "$QFLOW_STATE_DIR" "$AIRFLOW_HOME"
