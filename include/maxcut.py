@@ -65,9 +65,15 @@ def canonical_edges(edges: pd.DataFrame) -> pd.DataFrame:
         )
     out = edges[EDGE_COLUMNS].copy()
     for col in ("u", "v"):
-        if not pd.api.types.is_integer_dtype(out[col]):
+        values = out[col]
+        # Whole-number floats (e.g. from a CSV round trip, or an empty column) are accepted.
+        whole = pd.api.types.is_numeric_dtype(values) and bool(
+            values.notna().all() and (values.astype("float64") % 1 == 0).all()
+        )
+        if not pd.api.types.is_integer_dtype(values) and not whole:
             raise ProblemSpecError(
-                f"edge list column {col!r} has dtype {out[col].dtype}; node ids must be integers"
+                f"edge list column {col!r} has dtype {values.dtype} with non-integer or missing values; "
+                "node ids must be whole numbers"
             )
     if not pd.api.types.is_numeric_dtype(out["weight"]):
         raise ProblemSpecError(

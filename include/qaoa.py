@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ from qiskit.quantum_info import SparsePauliOp
 from include.maxcut import bitstring_to_bits, cut_values, maxcut_ising
 
 OPTIMISERS: tuple[str, ...] = ("COBYLA", "Nelder-Mead", "Powell")
+_PARAMETER_NAMESPACE = uuid.UUID("5d0b3c1e-6a8e-4a8f-9b7e-0f1a2b3c4d5e")
 
 
 class QAOAConfigError(ValueError):
@@ -35,8 +37,10 @@ def qaoa_ansatz(cost: SparsePauliOp, reps: int, *, measure: bool = True) -> Quan
     if reps < 1:
         raise QAOAConfigError(f"reps={reps}: QAOA needs at least one layer; set reps >= 1")
     n = cost.num_qubits
-    gammas = ParameterVector("γ", reps)
-    betas = ParameterVector("β", reps)
+    # Fixed UUIDs: the same builder call gives the same parameters, so the circuit (and its QPY)
+    # is reproducible byte for byte and equal across calls (a stable transpile-cache key).
+    gammas = ParameterVector("γ", reps, uuid=uuid.uuid5(_PARAMETER_NAMESPACE, "qaoa.gamma"))
+    betas = ParameterVector("β", reps, uuid=uuid.uuid5(_PARAMETER_NAMESPACE, "qaoa.beta"))
     circuit = QuantumCircuit(n, name=f"qaoa_p{reps}")
     circuit.h(range(n))
     for layer in range(reps):

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Run qaoa_maxcut once with `airflow dags test` and print what it found.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+LOG="$QFLOW_STATE_DIR/demo-dags-test.log"
+echo "Running 'airflow dags test qaoa_maxcut' (log: $LOG) ..."
+if ! airflow dags test qaoa_maxcut >"$LOG" 2>&1 || ! grep -q "state=success" "$LOG"; then
+  echo "qaoa_maxcut failed; last lines of $LOG:" >&2
+  grep -E "ERROR|Error|error" "$LOG" | tail -20 >&2 || tail -40 "$LOG" >&2
+  exit 1
+fi
+echo
+qflow summary --dag-id qaoa_maxcut
+echo
+echo "Artifacts: $QFLOW_S3_ENDPOINT (bucket $QFLOW_S3_BUCKET). Inspect the lineage with:"
+echo "  source scripts/env.sh && qflow lineage show <manifest URI above>"

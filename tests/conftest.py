@@ -1,0 +1,52 @@
+"""Shared fixtures: the real local SeaweedFS (started here if `make test` did not) and a
+store scoped to a fresh prefix per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from include.artifacts import ArtifactStore
+from include.config import S3Settings, s3_client, s3_settings_from_env
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _s3_up() -> bool:
+    return subprocess.run([str(REPO / "scripts" / "s3.sh"), "status"], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def s3_settings() -> Iterator[S3Settings]:
+    started = False
+    if not _s3_up():
+        subprocess.run([str(REPO / "scripts" / "s3.sh"), "start"], check=True)
+        started = True
+    yield s3_settings_from_env()
+    if started:
+        subprocess.run([str(REPO / "scripts" / "s3.sh"), "stop"], check=False)
+
+
+@pytest.fixture
+def store(s3_settings: S3Settings) -> ArtifactStore:
+    return ArtifactStore(s3_client(s3_settings), s3_settings.bucket)
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"tests/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def qflow_env() -> dict[str, str]:
+    """The environment scripts/env.sh sets, for subprocesses (airflow, qflow)."""
+    out = subprocess.run(
+        ["bash", "-c", f"source {REPO}/scripts/env.sh && env -0"], capture_output=True, check=True
+    ).stdout
+    env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+    return {**os.environ, **env}
