@@ -21,24 +21,32 @@ PARAMS = {
     "n_nodes": Param(10, type="integer", minimum=2, maximum=24, title="Number of nodes (qubits)"),
     "graph_kind": Param("regular", enum=["regular", "erdos_renyi", "complete"], title="Graph kind"),
     "degree": Param(
-        3, type="integer", minimum=1, title="Degree", description="Regular: every node's degree; "
-        "Erdős–Rényi: the expected degree (edge probability degree/(n-1)); ignored for complete graphs."
+        3,
+        type="integer",
+        minimum=1,
+        title="Degree",
+        description="Regular: every node's degree; "
+        "Erdős–Rényi: the expected degree (edge probability degree/(n-1)); ignored for complete graphs.",
     ),
-    "weights": Param("unit", enum=["unit", "uniform"], title="Edge weights (unit, or seeded uniform in [0.1, 1])"),
+    "weights": Param(
+        "unit", enum=["unit", "uniform"], title="Edge weights (unit, or seeded uniform in [0.1, 1])"
+    ),
     "seed": Param(7, type="integer", minimum=0, title="Seed (graph, simulator, transpiler, heuristics)"),
     "reps": Param(2, type="integer", minimum=1, maximum=8, title="QAOA reps p"),
     "shots": Param(1024, type="integer", minimum=1, maximum=100_000, title="Shots per evaluation"),
     "optimiser": Param("COBYLA", enum=["COBYLA", "Nelder-Mead", "Powell"], title="Classical optimiser"),
     "max_iterations": Param(60, type="integer", minimum=1, maximum=2000, title="Max objective evaluations"),
     "edge_list_uri": Param(
-        "", type="string", title="Edge-list Parquet in S3 (optional)",
+        "",
+        type="string",
+        title="Edge-list Parquet in S3 (optional)",
         description="s3://bucket/key of a Parquet with columns u, v, weight; empty to generate a graph. "
         "n_nodes is then the declared node count.",
     ),
 }
 
 # Each field is rendered natively, so operators receive ints and strings, not text.
-PROBLEM = {name: "{{ params.%s }}" % name for name in PARAMS}
+PROBLEM = {name: "{{ params." + name + " }}" for name in PARAMS}
 
 
 @dag(
@@ -54,8 +62,12 @@ PROBLEM = {name: "{{ params.%s }}" % name for name in PARAMS}
 def qaoa_maxcut() -> None:
     graph = MaxCutGraphOperator(task_id="graph", problem=PROBLEM)
     validation = GraphValidateOperator(task_id="validate", graph=graph.output)
-    encoding = QAOAEncodeOperator(task_id="encode", problem=PROBLEM, graph=graph.output, validation=validation.output)
-    optimise = QAOAOptimiseOperator(task_id="optimise", problem=PROBLEM, graph=graph.output, encoding=encoding.output)
+    encoding = QAOAEncodeOperator(
+        task_id="encode", problem=PROBLEM, graph=graph.output, validation=validation.output
+    )
+    optimise = QAOAOptimiseOperator(
+        task_id="optimise", problem=PROBLEM, graph=graph.output, encoding=encoding.output
+    )
     baselines = MaxCutBaselinesOperator(
         task_id="baselines", problem=PROBLEM, graph=graph.output, validation=validation.output
     )

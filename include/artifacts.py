@@ -199,6 +199,7 @@ class ArtifactStore:
         if self.exists(manifest_uri):
             self.delete(manifest_uri)
         data = parquet_bytes(df)
+        data_sha256 = sha256_hex(data)
         self.put_bytes(data_uri, data)
         files = []
         for att_name, att_bytes in sorted((attachments or {}).items()):
@@ -212,7 +213,7 @@ class ArtifactStore:
             "stage": stage,
             "artifact": {
                 "uri": data_uri,
-                "sha256": sha256_hex(data),
+                "sha256": data_sha256,
                 "bytes": len(data),
                 "rows": len(df),
                 "schema": schema_of(df),
@@ -226,7 +227,7 @@ class ArtifactStore:
             "measurements": dict(measurements or {}),
         }
         self.put_bytes(manifest_uri, canonical_json(manifest), content_type="application/json")
-        return ArtifactRef(uri=data_uri, sha256=manifest["artifact"]["sha256"], manifest_uri=manifest_uri)
+        return ArtifactRef(uri=data_uri, sha256=data_sha256, manifest_uri=manifest_uri)
 
     def read_manifest(self, uri: str) -> dict[str, Any]:
         """The manifest of an artifact, given its data URI or its manifest URI."""

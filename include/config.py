@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 DEV_ACCESS_KEY = "qflow"
 DEV_SECRET_KEY = "qflow-dev-secret"  # only ever used against the local SeaweedFS
@@ -35,7 +36,7 @@ def s3_settings_from_env() -> S3Settings:
     )
 
 
-def s3_client(settings: S3Settings | None = None):  # type: ignore[no-untyped-def]
+def s3_client(settings: S3Settings | None = None) -> Any:
     """A boto3 S3 client for the configured endpoint (path-style, as SeaweedFS expects)."""
     import boto3
     from botocore.config import Config

@@ -41,9 +41,7 @@ class GraphSpec:
         if self.n_nodes < 2:
             raise ProblemSpecError(f"n_nodes={self.n_nodes}: a cut needs at least 2 nodes; set n_nodes >= 2")
         if self.kind != "complete" and not 1 <= self.degree < self.n_nodes:
-            raise ProblemSpecError(
-                f"degree={self.degree} must be between 1 and n_nodes-1={self.n_nodes - 1}"
-            )
+            raise ProblemSpecError(f"degree={self.degree} must be between 1 and n_nodes-1={self.n_nodes - 1}")
         if self.kind == "regular" and (self.n_nodes * self.degree) % 2:
             raise ProblemSpecError(
                 f"a {self.degree}-regular graph on n_nodes={self.n_nodes} does not exist "
@@ -163,5 +161,7 @@ def ising_energies(bits: np.ndarray, cost: SparsePauliOp) -> np.ndarray:
         qubits = [len(label) - 1 - i for i, ch in enumerate(label) if ch == "Z"]
         if any(ch not in "IZ" for ch in label):
             raise ProblemSpecError(f"Pauli term {label} is not diagonal; MaxCut costs use only I and Z")
-        energies += float(np.real(coeff)) * np.prod(spins[:, qubits], axis=1) if qubits else float(np.real(coeff))
+        energies += (
+            float(np.real(coeff)) * np.prod(spins[:, qubits], axis=1) if qubits else float(np.real(coeff))
+        )
     return energies

@@ -13,7 +13,7 @@ def latest_summary_uri(store: ArtifactStore, dag_id: str = "qaoa_maxcut") -> str
     for page in paginator.paginate(Bucket=bucket, Prefix=f"runs/{dag_id}/"):
         for item in page.get("Contents", []):
             if item["Key"].endswith("/summary/manifest.json") and (
-                newest is None or item["LastModified"] > newest[0]  # type: ignore[operator]
+                newest is None or item["LastModified"] > newest[0]
             ):
                 newest = (item["LastModified"], item["Key"])
     return f"s3://{bucket}/{newest[1]}" if newest else None
@@ -26,7 +26,8 @@ def format_summary(store: ArtifactStore, summary_uri: str) -> str:
     baselines = manifest["params"]["baselines"]
     lines = [
         "qaoa_maxcut result",
-        f"  QAOA cut found        {row['qaoa_cut']:g}   (expected cut at optimum {row['qaoa_expected_cut']:.3f},"
+        f"  QAOA cut found        {row['qaoa_cut']:g}   "
+        f"(expected cut at optimum {row['qaoa_expected_cut']:.3f},"
         f" {int(row['qaoa_iterations'])} iterations)",
         f"  exact optimum         {row['exact_optimum']:g}",
         f"  approximation ratio   {row['approximation_ratio']:.4f}",

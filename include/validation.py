@@ -75,9 +75,7 @@ class ValidationReport:
             raise ValidationFailed(self.suite, self)
 
 
-def _run_suite(
-    suite_name: str, frame: pd.DataFrame, expectations: list[tuple[Any, str]]
-) -> ValidationReport:
+def _run_suite(suite_name: str, frame: pd.DataFrame, expectations: list[tuple[Any, str]]) -> ValidationReport:
     import great_expectations as gx
 
     context = gx.get_context(mode="ephemeral")
@@ -97,6 +95,8 @@ def _run_suite(
     outcomes = []
     for item in result.results:
         config = item.expectation_config
+        if config is None:  # GX attaches it to every suite result; this guards the Optional type
+            continue
         kwargs = config.kwargs
         column = kwargs.get("column") or ",".join(
             str(c) for c in kwargs.get("column_list") or [kwargs.get("column_A"), kwargs.get("column_B")] if c
@@ -129,7 +129,10 @@ def validate_graph(edges: pd.DataFrame, n_nodes: int) -> ValidationReport:
     x = gx.expectations
     last_id = max(n_nodes - 1, 0)
     expectations: list[tuple[Any, str]] = [
-        (x.ExpectTableRowCountToBeBetween(min_value=1), "the graph has no edges (or no nodes); nothing to cut"),
+        (
+            x.ExpectTableRowCountToBeBetween(min_value=1),
+            "the graph has no edges (or no nodes); nothing to cut",
+        ),
         (x.ExpectColumnValuesToNotBeNull(column="weight"), "edge weights must not be NaN or missing"),
         (
             x.ExpectColumnValuesToBeBetween(column="weight", min_value=-1e300, max_value=1e300),

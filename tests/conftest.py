@@ -17,6 +17,18 @@ from include.config import S3Settings, s3_client, s3_settings_from_env
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _qflow_environment() -> dict[str, str]:
+    """The environment scripts/env.sh sets (AIRFLOW_HOME under .qflow/, S3 connection, ...)."""
+    out = subprocess.run(
+        ["bash", "-c", f"source {REPO}/scripts/env.sh && env -0"], capture_output=True, check=True
+    ).stdout
+    return dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+
+
+# Before anything imports Airflow: never let a test run touch ~/airflow.
+os.environ.update(_qflow_environment())
+
+
 def _s3_up() -> bool:
     return subprocess.run([str(REPO / "scripts" / "s3.sh"), "status"], capture_output=True).returncode == 0
 
@@ -43,10 +55,6 @@ def prefix() -> str:
 
 
 @pytest.fixture(scope="session")
-def qflow_env() -> dict[str, str]:
-    """The environment scripts/env.sh sets, for subprocesses (airflow, qflow)."""
-    out = subprocess.run(
-        ["bash", "-c", f"source {REPO}/scripts/env.sh && env -0"], capture_output=True, check=True
-    ).stdout
-    env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
-    return {**os.environ, **env}
+def qflow_env(s3_settings: S3Settings) -> dict[str, str]:
+    """Environment for subprocesses (airflow, qflow), with SeaweedFS up."""
+    return dict(os.environ)

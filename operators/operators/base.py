@@ -14,6 +14,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from operators.hooks.artifact_store import DEFAULT_CONN_ID, ArtifactStoreHook
+from operators.links import ArtifactManifestLink
 
 if TYPE_CHECKING:
     from include.artifacts import ArtifactRef, ArtifactStore
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 class ArtifactStageOperator(BaseOperator):
     ui_color = "#e8f1fb"
+    operator_extra_links = (ArtifactManifestLink(),)
 
     def __init__(self, *, aws_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -47,7 +49,9 @@ class ArtifactStageOperator(BaseOperator):
             produced = self.run_stage(store, self.run_prefix(context), context)
         except (ProblemSpecError, ValidationFailed) as exc:
             raise AirflowFailException(str(exc)) from exc
-        self.log.info("wrote %s (sha256 %s); manifest %s", produced.uri, produced.sha256, produced.manifest_uri)
+        self.log.info(
+            "wrote %s (sha256 %s); manifest %s", produced.uri, produced.sha256, produced.manifest_uri
+        )
         return produced.to_xcom()
 
     def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:

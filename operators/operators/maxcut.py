@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class _MaxCutOperator(ArtifactStageOperator):
-    template_fields = ("problem",)
+    template_fields: tuple[str, ...] = ("problem",)
 
     def __init__(self, *, problem: Mapping[str, Any] | str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -28,7 +28,9 @@ class _MaxCutOperator(ArtifactStageOperator):
         from include.pipelines.qaoa_maxcut import QAOAMaxCutParams
 
         if not isinstance(self.problem, Mapping):
-            raise ProblemSpecError(f"problem must be a mapping of QAOA MaxCut parameters, got {self.problem!r}")
+            raise ProblemSpecError(
+                f"problem must be a mapping of QAOA MaxCut parameters, got {self.problem!r}"
+            )
         return QAOAMaxCutParams.from_mapping(self.problem)
 
 

@@ -20,7 +20,9 @@ from include.lineage import render, verify, walk
 
 def frame(seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"u": np.arange(5), "v": np.arange(1, 6), "weight": rng.random(5), "tag": list("abcde")})
+    return pd.DataFrame(
+        {"u": np.arange(5), "v": np.arange(1, 6), "weight": rng.random(5), "tag": list("abcde")}
+    )
 
 
 def test_parquet_is_byte_identical_for_the_same_frame_and_differs_for_another() -> None:

@@ -92,7 +92,7 @@ def test_canonical_edges_orients_sorts_and_names_bad_columns() -> None:
     assert out["weight"].dtype == np.float64
     with pytest.raises(ProblemSpecError, match=r"missing column\(s\) \['weight'\]"):
         canonical_edges(raw[["u", "v"]])
-    with pytest.raises(ProblemSpecError, match="'weight'.*numbers"):
+    with pytest.raises(ProblemSpecError, match=r"'weight'.*numbers"):
         canonical_edges(raw.assign(weight=["a", "b", "c"]))
 
 

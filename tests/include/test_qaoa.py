@@ -19,7 +19,7 @@ def test_optimiser_transpiles_once_and_binds_every_iteration(monkeypatch: pytest
     calls = []
     real = qaoa_module.transpile
 
-    def counting_transpile(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def counting_transpile(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 

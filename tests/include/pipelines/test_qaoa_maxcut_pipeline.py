@@ -64,7 +64,9 @@ def test_bad_uploaded_graph_stops_at_validation_and_no_later_artifact_exists(
 
 def test_encode_refuses_a_failed_validation(store: ArtifactStore, prefix: str) -> None:
     frame = pd.DataFrame({"u": [0, 1], "v": [1, 1], "weight": [1.0, 1.0]})
-    graph = stage_graph(store, prefix, QAOAMaxCutParams(n_nodes=2, edge_list_uri=upload_edges(store, prefix, frame)))
+    graph = stage_graph(
+        store, prefix, QAOAMaxCutParams(n_nodes=2, edge_list_uri=upload_edges(store, prefix, frame))
+    )
     with pytest.raises(ValidationFailed):
         stage_validate(store, prefix, graph)
     failed = store.source_ref(store.uri(f"{prefix}/validation/data.parquet"))
@@ -76,7 +78,7 @@ def test_encode_refuses_a_failed_validation(store: ArtifactStore, prefix: str) -
 def test_missing_or_unreadable_edge_list_is_a_clear_error(store: ArtifactStore, prefix: str) -> None:
     bad_uri = store.uri(f"{prefix}/upload/not-parquet.parquet")
     store.put_bytes(bad_uri, b"u,v,weight\n0,1,1\n")
-    with pytest.raises(ProblemSpecError, match="edge_list_uri=.*not a readable Parquet"):
+    with pytest.raises(ProblemSpecError, match=r"edge_list_uri=.*not a readable Parquet"):
         stage_graph(store, prefix, QAOAMaxCutParams(n_nodes=2, edge_list_uri=bad_uri))
     with pytest.raises(Exception, match="object not found"):
         stage_graph(store, prefix, QAOAMaxCutParams(n_nodes=2, edge_list_uri=store.uri(f"{prefix}/nope")))

@@ -1,0 +1,36 @@
+"""Operator extra link: open a stage's lineage manifest in the object store's browser.
+
+The SeaweedFS filer serves a browsable view of buckets (``http://<host>:8888/buckets/...``);
+set QFLOW_ARTIFACT_BROWSER_URL to point the link elsewhere (any S3 console URL prefix).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperatorLink
+from airflow.sdk.execution_time.xcom import XCom
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import TaskInstanceKey
+
+DEFAULT_BROWSER_URL = "http://localhost:8888/buckets"
+
+
+def manifest_browser_url(manifest_uri: str, base: str | None = None) -> str:
+    """``s3://bucket/key`` → ``<base>/bucket/key``."""
+    base = (base or os.environ.get("QFLOW_ARTIFACT_BROWSER_URL") or DEFAULT_BROWSER_URL).rstrip("/")
+    if not manifest_uri.startswith("s3://"):
+        return ""
+    return f"{base}/{manifest_uri.removeprefix('s3://')}"
+
+
+class ArtifactManifestLink(BaseOperatorLink):
+    name = "Artifact manifest"
+
+    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+        value = XCom.get_value(ti_key=ti_key, key="return_value")
+        if not isinstance(value, dict) or not value.get("manifest_uri"):
+            return ""
+        return manifest_browser_url(str(value["manifest_uri"]))

@@ -1,0 +1,136 @@
+"""`airflow dags test qaoa_maxcut` against the real local SeaweedFS, checked with boto3,
+the metadata DB's XCom table and `qflow lineage verify`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from include.artifacts import ArtifactStore, parquet_bytes, safe_key_part
+
+pytestmark = pytest.mark.integration
+
+SMALL_CONF = {"n_nodes": 8, "degree": 3, "reps": 1, "shots": 512, "max_iterations": 25, "seed": 5}
+STAGES = ("graph", "validation", "encode", "optimise", "baselines", "result", "summary")
+
+
+def dags_test(
+    env: dict[str, str], conf: Mapping[str, object]
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    proc = subprocess.run(
+        ["airflow", "dags", "test", "qaoa_maxcut", "-c", json.dumps(conf)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = proc.stdout + proc.stderr
+    match = re.search(r"DagRun Finished: .*?run_id=([^,]+),.*?state=(\w+)", output)
+    assert match, f"no DagRun Finished line; rc={proc.returncode}\n{output[-3000:]}"
+    return proc, match.group(1)
+
+
+def run_state(output: str) -> str:
+    match = re.search(r"DagRun Finished: .*?state=(\w+)", output)
+    return match.group(1) if match else "?"
+
+
+@pytest.fixture(scope="module")
+def good_run(qflow_env: dict[str, str]) -> tuple[str, str]:
+    proc, run_id = dags_test(qflow_env, SMALL_CONF)
+    output = proc.stdout + proc.stderr
+    assert run_state(output) == "success", output[-4000:]
+    return run_id, output
+
+
+def test_every_stage_wrote_parquet_and_a_manifest(store: ArtifactStore, good_run: tuple[str, str]) -> None:
+    run_id, _ = good_run
+    base = store.uri(f"runs/qaoa_maxcut/{safe_key_part(run_id)}")
+    written = set(store.list_uris(base + "/"))
+    for stage in STAGES:
+        assert f"{base}/{stage}/data.parquet" in written, stage
+        assert f"{base}/{stage}/manifest.json" in written, stage
+    encode = store.read_manifest(f"{base}/encode/manifest.json")
+    assert encode["params"]["n_qubits"] == 8 and encode["params"]["reps"] == 1
+    assert [f["name"] for f in encode["files"]] == ["ansatz.qpy"]
+    optimise = store.read_manifest(f"{base}/optimise/manifest.json")
+    assert optimise["measurements"]["transpile_count"] == 1
+    trace = store.read_table(f"{base}/optimise/data.parquet")
+    assert 1 <= len(trace) <= SMALL_CONF["max_iterations"]
+    assert all(len(p) == 2 for p in trace["parameters"])
+    summary = store.read_table(f"{base}/summary/data.parquet").iloc[0]
+    assert 0 < summary["approximation_ratio"] <= 1
+    assert summary["qaoa_cut"] <= summary["exact_optimum"]
+    result = store.read_table(f"{base}/result/data.parquet")
+    assert set(result["method"]) == {"qaoa", "exact", "greedy", "local_search", "simulated_annealing"}
+    stage_seconds = store.read_manifest(f"{base}/summary/manifest.json")["measurements"]["stage_seconds"]
+    assert set(stage_seconds) == {"graph", "validate", "encode", "optimise", "baselines", "aggregate"}
+
+
+def test_lineage_verifies_and_shows_the_chain(
+    qflow_env: dict[str, str], store: ArtifactStore, good_run: tuple[str, str]
+) -> None:
+    run_id, _ = good_run
+    summary = store.uri(f"runs/qaoa_maxcut/{safe_key_part(run_id)}/summary/manifest.json")
+    verify = subprocess.run(
+        ["qflow", "lineage", "verify", summary], env=qflow_env, capture_output=True, text=True
+    )
+    assert verify.returncode == 0, verify.stderr
+    show = subprocess.run(
+        ["qflow", "lineage", "show", summary], env=qflow_env, capture_output=True, text=True
+    )
+    for stage in ("[aggregate]", "[optimise]", "[encode]", "[validate]", "[graph]", "[baselines]"):
+        assert stage in show.stdout
+    summary_text = subprocess.run(
+        ["qflow", "summary", summary], env=qflow_env, capture_output=True, text=True
+    )
+    assert "approximation ratio" in summary_text.stdout and summary in summary_text.stdout
+
+
+def test_xcom_carries_only_uris_and_hashes(good_run: tuple[str, str]) -> None:
+    run_id, _ = good_run
+    db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "select task_id, value from xcom where dag_id='qaoa_maxcut' and run_id=?", (run_id,)
+        ).fetchall()
+    assert {task for task, _ in rows} == {"graph", "validate", "encode", "optimise", "baselines", "aggregate"}
+    for task, raw in rows:
+        value = json.loads(raw)
+        assert set(value) == {"uri", "sha256", "manifest_uri"}, (task, value)
+        assert re.fullmatch(r"[0-9a-f]{64}", value["sha256"])
+
+
+def test_secrets_never_reach_manifests_or_logs(store: ArtifactStore, good_run: tuple[str, str]) -> None:
+    run_id, output = good_run
+    secret = os.environ["AWS_SECRET_ACCESS_KEY"]
+    assert secret not in output
+    for uri in store.list_uris(store.uri(f"runs/qaoa_maxcut/{safe_key_part(run_id)}/")):
+        if uri.endswith(".json"):
+            assert secret.encode() not in store.get_bytes(uri), uri
+
+
+def test_nan_weight_graph_stops_at_validation(
+    qflow_env: dict[str, str], store: ArtifactStore, prefix: str
+) -> None:
+    uri = store.uri(f"{prefix}/nan-edges.parquet")
+    store.put_bytes(
+        uri, parquet_bytes(pd.DataFrame({"u": [0, 1, 2], "v": [1, 2, 0], "weight": [1.0, np.nan, 1.0]}))
+    )
+    proc, run_id = dags_test(qflow_env, {**SMALL_CONF, "n_nodes": 3, "edge_list_uri": uri})
+    output = proc.stdout + proc.stderr
+    assert run_state(output) == "failed"
+    assert "expect_column_values_to_not_be_null on column 'weight'" in output
+    assert "edge weights must not be NaN" in output
+    written = store.list_uris(store.uri(f"runs/qaoa_maxcut/{safe_key_part(run_id)}/"))
+    assert any("/validation/manifest.json" in u for u in written)
+    assert not [u for u in written if re.search(r"/(encode|optimise|baselines|result|summary)/", u)]
