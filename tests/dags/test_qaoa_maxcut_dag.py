@@ -101,13 +101,18 @@ def test_xcom_carries_only_uris_and_hashes(good_run: tuple[str, str]) -> None:
     db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
-            "select task_id, value from xcom where dag_id='qaoa_maxcut' and run_id=?", (run_id,)
+            "select task_id, \"key\", value from xcom where dag_id='qaoa_maxcut' and run_id=?", (run_id,)
         ).fetchall()
-    assert {task for task, _ in rows} == {"graph", "validate", "encode", "optimise", "baselines", "aggregate"}
-    for task, raw in rows:
-        value = json.loads(raw)
+    returned = {task: json.loads(raw) for task, key, raw in rows if key == "return_value"}
+    assert set(returned) == {"graph", "validate", "encode", "optimise", "baselines", "aggregate"}
+    for task, value in returned.items():
         assert set(value) == {"uri", "sha256", "manifest_uri"}, (task, value)
         assert re.fullmatch(r"[0-9a-f]{64}", value["sha256"])
+    # The only other XComs are the persisted extra links: a URL to the stage's manifest.
+    links = {task: json.loads(raw) for task, key, raw in rows if key != "return_value"}
+    assert set(links) == set(returned)
+    for task, url in links.items():
+        assert url.startswith("http") and url.endswith(returned[task]["manifest_uri"].removeprefix("s3://"))
 
 
 def test_secrets_never_reach_manifests_or_logs(store: ArtifactStore, good_run: tuple[str, str]) -> None:
