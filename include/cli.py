@@ -9,7 +9,7 @@ from include.artifacts import ArtifactError, ArtifactStore
 from include.config import s3_client, s3_settings_from_env
 
 
-def _store() -> ArtifactStore:
+def store_from_env() -> ArtifactStore:
     settings = s3_settings_from_env()
     return ArtifactStore(s3_client(settings), settings.bucket)
 
@@ -28,12 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     summary = commands.add_parser("summary", help="print a qaoa_maxcut run's human summary")
     summary.add_argument("uri", nargs="?", help="summary manifest URI (default: the latest run's)")
     summary.add_argument("--dag-id", default="qaoa_maxcut")
+    latest = commands.add_parser("latest", help="print the latest run's summary manifest URI")
+    latest.add_argument("--dag-id", default="qaoa_maxcut")
     args = parser.parse_args(argv)
 
     from include import lineage as lineage_mod
     from include.summary import format_summary, latest_summary_uri
 
-    store = _store()
+    store = store_from_env()
     try:
         if args.command == "lineage" and args.action == "show":
             print(lineage_mod.render(lineage_mod.walk(store, args.uri)))
@@ -46,11 +48,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print(f"verified: every object in the lineage of {args.uri} matches its recorded SHA-256")
             return 0
-        uri = args.uri or latest_summary_uri(store, args.dag_id)
+        uri = getattr(args, "uri", None) or latest_summary_uri(store, args.dag_id)
         if uri is None:
             print(f"no summary found under s3://{store.bucket}/runs/{args.dag_id}/", file=sys.stderr)
             return 1
-        print(format_summary(store, uri))
+        print(uri if args.command == "latest" else format_summary(store, uri))
         return 0
     except ArtifactError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -53,11 +53,17 @@ def render(node: LineageNode) -> str:
             f"\n{{pad}}params: {params or '-'}{extra}"
         )
 
+    shown: set[str] = set()
+
     def visit(n: LineageNode, prefix: str, is_last: bool, root: bool) -> None:
         branch = "" if root else ("└── " if is_last else "├── ")
         pad = prefix + ("" if root else ("    " if is_last else "│   "))
-        text = describe(n).replace("{pad}", pad + "    ")
-        lines.append(prefix + branch + text)
+        if n.uri in shown:  # lineage is a DAG: print each artifact's details once
+            stage = n.manifest["stage"] if n.manifest else "raw source"
+            lines.append(f"{prefix}{branch}[{stage}] {n.uri}  (shown above)")
+            return
+        shown.add(n.uri)
+        lines.append(prefix + branch + describe(n).replace("{pad}", pad + "    "))
         for i, child in enumerate(n.inputs):
             visit(child, pad, i == len(n.inputs) - 1, False)
 

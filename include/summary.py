@@ -22,7 +22,9 @@ def latest_summary_uri(store: ArtifactStore, dag_id: str = "qaoa_maxcut") -> str
 def format_summary(store: ArtifactStore, summary_uri: str) -> str:
     manifest = store.read_manifest(summary_uri)
     row = store.read_table(summary_uri).iloc[0]
-    stage_seconds = manifest["measurements"]["stage_seconds"]
+    recorded = manifest["measurements"]["stage_seconds"]
+    order = ["graph", "validate", "encode", "optimise", "baselines", "aggregate"]
+    stage_seconds = {k: recorded[k] for k in order if k in recorded} | recorded  # pipeline order
     baselines = manifest["params"]["baselines"]
     lines = [
         "qaoa_maxcut result",

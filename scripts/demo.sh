@@ -10,7 +10,11 @@ if ! airflow dags test qaoa_maxcut >"$LOG" 2>&1 || ! grep -q "state=success" "$L
   exit 1
 fi
 echo
-qflow summary --dag-id qaoa_maxcut
+summary_uri="$(qflow latest --dag-id qaoa_maxcut)"
+qflow summary "$summary_uri"
 echo
-echo "Artifacts: $QFLOW_S3_ENDPOINT (bucket $QFLOW_S3_BUCKET). Inspect the lineage with:"
-echo "  source scripts/env.sh && qflow lineage show <manifest URI above>"
+qflow lineage verify "$summary_uri"
+echo
+echo "Artifacts: $summary_uri and its siblings under ${summary_uri%/summary/manifest.json}/"
+echo "  (SeaweedFS data in $QFLOW_STATE_DIR/seaweedfs; 'make up' serves it again, filer browser on :8888)"
+echo "  source scripts/env.sh && qflow lineage show $summary_uri"
