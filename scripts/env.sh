@@ -3,6 +3,8 @@ QFLOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export QFLOW_ROOT
 export QFLOW_STATE_DIR="${QFLOW_STATE_DIR:-$QFLOW_ROOT/.qflow}"
 export PATH="$QFLOW_ROOT/.venv/bin:$PATH"
+# This checkout's code first (matters when several worktrees share one machine).
+export PYTHONPATH="$QFLOW_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 # S3 (SeaweedFS). The keys are dev defaults for the local server; set your own to override.
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-qflow}"
