@@ -28,9 +28,7 @@ PARAMS = {
         description="Regular: every node's degree; "
         "Erdős–Rényi: the expected degree (edge probability degree/(n-1)); ignored for complete graphs.",
     ),
-    "weights": Param(
-        "unit", enum=["unit", "uniform"], title="Edge weights (unit, or seeded uniform in [0.1, 1])"
-    ),
+    "weights": Param("unit", enum=["unit", "uniform"], title="Edge weights (unit, or seeded uniform in [0.1, 1])"),
     "seed": Param(7, type="integer", minimum=0, title="Seed (graph, simulator, transpiler, heuristics)"),
     "reps": Param(2, type="integer", minimum=1, maximum=8, title="QAOA reps p"),
     "shots": Param(1024, type="integer", minimum=1, maximum=100_000, title="Shots per evaluation"),
@@ -62,12 +60,8 @@ PROBLEM = {name: "{{ params." + name + " }}" for name in PARAMS}
 def qaoa_maxcut() -> None:
     graph = MaxCutGraphOperator(task_id="graph", problem=PROBLEM)
     validation = GraphValidateOperator(task_id="validate", graph=graph.output)
-    encoding = QAOAEncodeOperator(
-        task_id="encode", problem=PROBLEM, graph=graph.output, validation=validation.output
-    )
-    optimise = QAOAOptimiseOperator(
-        task_id="optimise", problem=PROBLEM, graph=graph.output, encoding=encoding.output
-    )
+    encoding = QAOAEncodeOperator(task_id="encode", problem=PROBLEM, graph=graph.output, validation=validation.output)
+    optimise = QAOAOptimiseOperator(task_id="optimise", problem=PROBLEM, graph=graph.output, encoding=encoding.output)
     baselines = MaxCutBaselinesOperator(
         task_id="baselines", problem=PROBLEM, graph=graph.output, validation=validation.output
     )

@@ -178,9 +178,7 @@ def optimise_qaoa(
 
     start = np.asarray(initial_point if initial_point is not None else linear_ramp_point(reps), dtype=float)
     if start.shape != (2 * reps,):
-        raise QAOAConfigError(
-            f"initial_point has {start.size} values; QAOA with reps={reps} needs {2 * reps}"
-        )
+        raise QAOAConfigError(f"initial_point has {start.size} values; QAOA with reps={reps} needs {2 * reps}")
     remaining = max_iterations - len(previous)
     if remaining > 0:
         options: dict[str, float | int] = (

@@ -12,9 +12,7 @@ def latest_summary_uri(store: ArtifactStore, dag_id: str = "qaoa_maxcut") -> str
     newest: tuple[object, str] | None = None
     for page in paginator.paginate(Bucket=bucket, Prefix=f"runs/{dag_id}/"):
         for item in page.get("Contents", []):
-            if item["Key"].endswith("/summary/manifest.json") and (
-                newest is None or item["LastModified"] > newest[0]
-            ):
+            if item["Key"].endswith("/summary/manifest.json") and (newest is None or item["LastModified"] > newest[0]):
                 newest = (item["LastModified"], item["Key"])
     return f"s3://{bucket}/{newest[1]}" if newest else None
 

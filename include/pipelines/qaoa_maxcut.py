@@ -59,9 +59,7 @@ class QAOAMaxCutParams:
 
     def check(self) -> None:
         if not 2 <= self.n_nodes <= MAX_QUBITS:
-            raise ProblemSpecError(
-                f"n_nodes={self.n_nodes}: set 2 <= n_nodes <= {MAX_QUBITS} (one qubit per node)"
-            )
+            raise ProblemSpecError(f"n_nodes={self.n_nodes}: set 2 <= n_nodes <= {MAX_QUBITS} (one qubit per node)")
         if self.graph_kind not in GRAPH_KINDS:
             raise ProblemSpecError(f"graph_kind={self.graph_kind!r} is not one of {GRAPH_KINDS}")
         if self.weights not in WEIGHT_KINDS:
