@@ -16,6 +16,7 @@ from operators.operators.maxcut import (
     QAOAEncodeOperator,
     QAOAOptimiseOperator,
 )
+from operators.operators.quantum import QuantumSubmitOperator
 
 PARAMS = {
     "n_nodes": Param(10, type="integer", minimum=2, maximum=24, title="Number of nodes (qubits)"),
@@ -34,6 +35,13 @@ PARAMS = {
     "shots": Param(1024, type="integer", minimum=1, maximum=100_000, title="Shots per evaluation"),
     "optimiser": Param("COBYLA", enum=["COBYLA", "Nelder-Mead", "Powell"], title="Classical optimiser"),
     "max_iterations": Param(60, type="integer", minimum=1, maximum=2000, title="Max objective evaluations"),
+    "backend": Param(
+        "aer",
+        enum=["aer", "aer:statevector", "aer:matrix_product_state", "aer:fake_manila", "aer:fake_sherbrooke"],
+        title="Backend for the final sampling",
+        description="The optimiser runs on ideal Aer; the optimum is then sampled here (noisy fake backends "
+        "model hardware).",
+    ),
     "edge_list_uri": Param(
         "",
         type="string",
@@ -65,9 +73,18 @@ def qaoa_maxcut() -> None:
     baselines = MaxCutBaselinesOperator(
         task_id="baselines", problem=PROBLEM, graph=graph.output, validation=validation.output
     )
+    sample = QuantumSubmitOperator(
+        task_id="sample",
+        circuit=encoding.output,
+        parameter_source=optimise.output,
+        backend="{{ params.backend }}",
+        shots="{{ params.shots }}",
+        seed="{{ params.seed }}",
+    )
     MaxCutAggregateOperator(
         task_id="aggregate",
         stages={
+            "sample": sample.output,
             "graph": graph.output,
             "validate": validation.output,
             "encode": encoding.output,

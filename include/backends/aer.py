@@ -112,7 +112,9 @@ class AerBackend(QuantumBackend):
         return self._fake.target if self._fake is not None else AerSimulator().target
 
     def max_shots(self) -> int:
-        return int(self._fake.max_shots) if self._fake is not None and self._fake.max_shots else 10_000_000
+        if self._fake is not None:
+            return int(getattr(self._fake.configuration(), "max_shots", 100_000) or 100_000)
+        return 10_000_000
 
     def calibration_snapshot(self) -> Mapping[str, Any]:
         if self._fake is None:

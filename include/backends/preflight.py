@@ -43,6 +43,15 @@ class PreflightReport:
             )
 
 
+def check_fits(circuit: Any, target: Any, backend_name: str) -> None:
+    """Before transpiling: a circuit wider than the device can never run there."""
+    if circuit.num_qubits > target.num_qubits:
+        raise StructuralQuantumError(
+            f"circuit {circuit.name!r} needs {circuit.num_qubits} qubits but {backend_name} has {target.num_qubits}",
+            hint="choose a larger backend or a smaller problem",
+        )
+
+
 def estimate_runtime_seconds(circuit: Any, shots: int, n_sets: int) -> float:
     return n_sets * shots * (circuit.depth() * LAYER_SECONDS + REP_DELAY_SECONDS)
 

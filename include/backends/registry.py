@@ -13,7 +13,14 @@ from include.backends.aer import METHODS, AerBackend
 from include.backends.base import QuantumBackend
 from include.backends.errors import StructuralQuantumError
 
-BACKEND_SPECS = ("aer", "aer:statevector", "aer:matrix_product_state", "aer:fake_manila", "jobservice:fake_manila")
+BACKEND_SPECS = (
+    "aer",
+    "aer:statevector",
+    "aer:matrix_product_state",
+    "aer:fake_manila",
+    "aer:fake_sherbrooke",
+    "jobservice:fake_manila",
+)
 
 
 def make_backend(spec: str, *, seed: int | None = None, url: str | None = None, **options: Any) -> QuantumBackend:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 class QuantumSubmitOperator(ArtifactStageOperator):
-    template_fields = ("circuit", "parameter_source", "shots", "backend")
+    template_fields = ("circuit", "parameter_source", "shots", "backend", "seed")
     ui_color = "#efe4fb"
 
     def __init__(
@@ -39,7 +39,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         parameter_source: Any = None,
         parameter_field: str = "best_parameters",
         quantum_conn_id: str | None = None,
-        seed: int | None = 7,
+        seed: int | str | None = 7,
         optimization_level: int = 1,
         max_depth: int | None = None,
         shot_budget: int | None = None,
@@ -56,7 +56,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         self.parameter_source = parameter_source
         self.parameter_field = parameter_field
         self.quantum_conn_id = quantum_conn_id
-        self.seed = seed
+        self.seed = seed  # templated: rendered to an int before execute
         self.optimization_level = optimization_level
         self.max_depth = max_depth
         self.shot_budget = shot_budget
@@ -70,8 +70,11 @@ class QuantumSubmitOperator(ArtifactStageOperator):
 
         return JobLedger()
 
+    def _seed(self) -> int | None:
+        return None if self.seed is None else int(self.seed)
+
     def _backend(self) -> Any:
-        return QuantumBackendHook(self.backend, self.quantum_conn_id, seed=self.seed).get_conn()
+        return QuantumBackendHook(self.backend, self.quantum_conn_id, seed=self._seed()).get_conn()
 
     def _parameter_values(self, store: ArtifactStore) -> list[float] | None:
         if self.parameter_source is None:
@@ -104,7 +107,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
 
         from include.backends.base import SamplerJob, SamplerPub
         from include.backends.errors import QuantumError, call_with_retries
-        from include.backends.preflight import PreflightLimits, preflight
+        from include.backends.preflight import PreflightLimits, check_fits, preflight
         from include.transpile_cache import TranspileCache, TranspileSettings, circuit_structure
 
         shots = int(self.shots)
@@ -112,7 +115,11 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         circuit = qpy.load(io.BytesIO(store.read_attachment(circuit_ref, self.circuit_attachment)))[0]
         values = self._parameter_values(store)
         backend = self._backend()
-        settings = TranspileSettings(self.optimization_level, self.seed if self.seed is not None else 7)
+        settings = TranspileSettings(self.optimization_level, self._seed() or 0)
+        try:
+            check_fits(circuit, backend.target(), backend.name)
+        except QuantumError as exc:
+            raise AirflowFailException(str(exc)) from exc
         isa, source, compile_seconds = TranspileCache(store).get_or_transpile(
             circuit, backend.target(), backend.calibration_snapshot(), settings
         )
@@ -140,7 +147,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
             finder = getattr(backend, "find_job", None)
             job_id = finder(key) if (finder is not None and not won) else None
             if job_id is None:
-                job = SamplerJob([pub], shots, key, {"seed": self.seed})
+                job = SamplerJob([pub], shots, key, {"seed": self._seed()})
                 try:
                     job_id = call_with_retries(
                         lambda: backend.submit(job),
@@ -233,7 +240,14 @@ class QuantumSubmitOperator(ArtifactStageOperator):
                 "transpile_source": details["transpile_source"],
                 "metadata": dict(raw.metadata),
             },
-            measurements={"timings": dict(raw.timings), "compile_seconds": details["compile_seconds"]},
+            measurements={
+                "timings": dict(raw.timings),
+                "compile_seconds": details["compile_seconds"],
+                "seconds": float(details["compile_seconds"])
+                + float(raw.timings.get("queue_seconds", 0.0))
+                + float(raw.timings.get("execute_seconds", 0.0))
+                + float(frame["postprocess_seconds"].iloc[0] if len(frame) else 0.0),
+            },
             nondeterministic_columns=["compile_seconds", "queue_seconds", "execute_seconds", "postprocess_seconds"],
         )
         ledger.update(key, state="DONE", result_uri=ref.uri)

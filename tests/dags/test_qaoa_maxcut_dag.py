@@ -71,7 +71,7 @@ def test_every_stage_wrote_parquet_and_a_manifest(store: ArtifactStore, good_run
     result = store.read_table(f"{base}/result/data.parquet")
     assert set(result["method"]) == {"qaoa", "exact", "greedy", "local_search", "simulated_annealing"}
     stage_seconds = store.read_manifest(f"{base}/summary/manifest.json")["measurements"]["stage_seconds"]
-    assert set(stage_seconds) == {"graph", "validate", "encode", "optimise", "baselines", "aggregate"}
+    assert set(stage_seconds) == {"graph", "validate", "encode", "optimise", "sample", "baselines", "aggregate"}
 
 
 def test_lineage_verifies_and_shows_the_chain(
@@ -96,7 +96,7 @@ def test_xcom_carries_only_uris_and_hashes(good_run: tuple[str, str]) -> None:
             "select task_id, \"key\", value from xcom where dag_id='qaoa_maxcut' and run_id=?", (run_id,)
         ).fetchall()
     returned = {task: json.loads(raw) for task, key, raw in rows if key == "return_value"}
-    assert set(returned) == {"graph", "validate", "encode", "optimise", "baselines", "aggregate"}
+    assert set(returned) == {"graph", "validate", "encode", "optimise", "sample", "baselines", "aggregate"}
     for task, value in returned.items():
         assert set(value) == {"uri", "sha256", "manifest_uri"}, (task, value)
         assert re.fullmatch(r"[0-9a-f]{64}", value["sha256"])
