@@ -3,6 +3,8 @@
 aer[:automatic|statevector|matrix_product_state]   ideal Aer in process
 aer:fake_<name>                                     Aer with an IBM fake backend's noise
 jobservice:<fake backend>                           the local job service (URL from the connection)
+ibm:<backend name>                                  IBM Quantum via qiskit-ibm-runtime (token from the
+                                                    connection); ibm:fake_<name> runs its local testing mode
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ def make_backend(spec: str, *, seed: int | None = None, url: str | None = None, 
         if not detail or detail in METHODS:
             return AerBackend(method=detail or "automatic", seed=seed)
         return AerBackend(noise_backend=detail, seed=seed)
+    if kind == "ibm":
+        from include.backends.ibm import IBMRuntimeBackend
+
+        return IBMRuntimeBackend(detail, **options)
     if kind == "jobservice":
         from include.backends import jobservice  # type: ignore[attr-defined]  # lands with the job service
 

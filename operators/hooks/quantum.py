@@ -38,8 +38,19 @@ class QuantumBackendHook(BaseHook):
                 return f"{scheme}://{conn.host}{f':{conn.port}' if conn.port else ''}"
         return os.environ.get("QFLOW_JOBSERVICE_URL")
 
+    def ibm_credentials(self) -> dict[str, Any]:
+        """Token (the connection's password, masked by Airflow) and instance/channel/mode (extra)."""
+        if not self.quantum_conn_id:
+            return {}
+        conn = self.get_connection(self.quantum_conn_id)
+        extra = conn.extra_dejson
+        options = {k: extra[k] for k in ("instance", "channel", "mode") if extra.get(k)}
+        return {"token": conn.password, **options} if conn.password else options
+
     def get_conn(self) -> QuantumBackend:
         from include.backends.registry import make_backend
 
+        if self.backend_spec.startswith("ibm:"):
+            return make_backend(self.backend_spec, **self.ibm_credentials())
         url = self.service_url() if self.backend_spec.startswith("jobservice") else None
         return make_backend(self.backend_spec, seed=self.seed, url=url)
