@@ -242,6 +242,7 @@ def stage_optimise(
         initial_point=resume_point,
         previous=previous,
         on_iteration=checkpoint,
+        job_key=f"{prefix}:optimise",
     )
     isa = io.BytesIO()
     qpy.dump(result.circuit, isa)
