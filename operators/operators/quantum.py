@@ -46,9 +46,13 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         max_runtime_seconds: float | None = None,
         deferrable: bool = True,
         poll_interval: float = 2.0,
+        approved: bool = False,
+        on_budget_alert: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.approved = approved  # set by a DAG whose approval task (ApprovalOperator) precedes this one
+        self.on_budget_alert = on_budget_alert  # a callable or Airflow notifier, called with the alert text
         self.circuit = circuit
         self.backend = backend
         self.shots = shots
@@ -75,6 +79,62 @@ class QuantumSubmitOperator(ArtifactStageOperator):
 
     def _backend(self) -> Any:
         return QuantumBackendHook(self.backend, self.quantum_conn_id, seed=self._seed()).get_conn()
+
+    # -- policy: admission control before any submission ------------------------------------
+    def _policy(self) -> Any:
+        from include.policy import load_policy
+
+        return load_policy()
+
+    def _spend(self) -> Any:
+        from include.budget import SpendLedger
+
+        return SpendLedger()
+
+    def _environment_name(self, policy: Any) -> str:
+        from airflow.sdk import Variable
+
+        from include.policy import current_environment_name
+
+        return current_environment_name(policy, Variable.get("qflow_environment", default=None))
+
+    def _admit(self, key: str, backend_name: str, shots: int) -> None:
+        """Reserve the job's cost against the environment's budgets, or refuse (no retry)."""
+        from include.backends.errors import QuantumError
+        from include.policy import PolicyError
+
+        policy = self._policy()
+        name = self._environment_name(policy)
+        try:
+            _, environment = policy.environment(name)
+            if environment.needs_approval(backend_name) and not self.approved:
+                raise PolicyError(
+                    f"backend {backend_name!r} needs approval in environment {name!r}; put an approval task "
+                    "(ApprovalOperator) upstream and pass approved=True"
+                )
+            reservation = self._spend().reserve(
+                key,
+                environment_name=name,
+                environment=environment,
+                backend=backend_name,
+                shots=shots,
+                cost_model=policy.cost_model(backend_name),
+                alert_fraction=policy.alert_fraction,
+            )
+        except (QuantumError, PolicyError) as exc:
+            raise AirflowFailException(f"admission refused: {exc}") from exc
+        for alert in reservation.alerts:
+            self.log.warning(alert)
+            if self.on_budget_alert is not None:
+                self.on_budget_alert(alert)
+        self.log.info(
+            "admitted in %s: %d shots on %s, estimated cost %.4f%s",
+            name,
+            shots,
+            backend_name,
+            reservation.estimated_cost,
+            " (reservation reused)" if reservation.reused else "",
+        )
 
     def _parameter_values(self, store: ArtifactStore) -> list[float] | None:
         if self.parameter_source is None:
@@ -138,6 +198,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
             raise AirflowFailException(str(exc)) from exc
 
         key = self.idempotency_key(circuit_structure(circuit), values, shots, context)
+        self._admit(key, backend.name, report.total_shots)
         ledger = self._ledger()
         entry, won = ledger.claim(key, backend.name, report.total_shots)
         job_id = entry.provider_job_id
@@ -157,6 +218,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
                     )
                 except QuantumError as exc:
                     ledger.update(key, state="ERROR", error=str(exc))
+                    self._spend().release(key)  # nothing was submitted: give the budget back
                     raise (AirflowException if exc.retryable else AirflowFailException)(str(exc)) from exc
             ledger.update(key, provider_job_id=job_id, state="SUBMITTED")
             self.log.info("submitted %s to %s (key %s)", job_id, backend.name, key[:12])
@@ -251,4 +313,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
             nondeterministic_columns=["compile_seconds", "queue_seconds", "execute_seconds", "postprocess_seconds"],
         )
         ledger.update(key, state="DONE", result_uri=ref.uri)
+        policy = self._policy()
+        cost = policy.cost_model(backend.name).settle(int(details["shots"]), raw.timings.get("execute_seconds"))
+        self._spend().settle(key, cost)
         return ref
