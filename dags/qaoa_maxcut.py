@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.providers.standard.operators.python import BranchPythonOperator
 from airflow.sdk import Param, dag
 
 from operators.operators.maxcut import (
@@ -16,6 +18,7 @@ from operators.operators.maxcut import (
     QAOAEncodeOperator,
     QAOAOptimiseOperator,
 )
+from operators.operators.policy import HardwareReadinessOperator, approval_branch
 from operators.operators.quantum import QuantumSubmitOperator
 
 PARAMS = {
@@ -76,8 +79,30 @@ def qaoa_maxcut() -> None:
     baselines = MaxCutBaselinesOperator(
         task_id="baselines", problem=PROBLEM, graph=graph.output, validation=validation.output
     )
+    # Premium backends (per the policy's environment) need a ready checklist and a human approval.
+    readiness = HardwareReadinessOperator(
+        task_id="readiness",
+        validation=validation.output,
+        baseline=baselines.output,
+        backend="{{ params.backend }}",
+        shots="{{ params.shots }}",
+        fallback_tiers=FALLBACK_TIERS,
+    )
+    gate = BranchPythonOperator(
+        task_id="approval_gate",
+        python_callable=approval_branch,
+        op_kwargs={"backend": "{{ params.backend }}", "approval_task_id": "approve", "next_task_id": "sample"},
+        do_xcom_push=False,  # XCom carries artifact references only
+    )
+    approve = ApprovalOperator(
+        task_id="approve",
+        subject="Approve qaoa_maxcut on {{ params.backend }}?",
+        body="Readiness checklist: {{ ti.xcom_pull(task_ids='readiness')['uri'] }}",
+    )
     sample = QuantumSubmitOperator(
         task_id="sample",
+        trigger_rule="none_failed_min_one_success",
+        approved="{{ (ti.xcom_pull(task_ids='approve') or {}).get('chosen_options') == ['Approve'] }}",
         circuit=encoding.output,
         parameter_source=optimise.output,
         backend="{{ params.backend }}",
@@ -89,6 +114,8 @@ def qaoa_maxcut() -> None:
         classical_source=baselines.output,
         queue_sla_seconds=QUEUE_SLA_SECONDS,
     )
+    readiness >> gate >> [approve, sample]
+    approve >> sample
     MaxCutAggregateOperator(
         task_id="aggregate",
         stages={

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 class QuantumSubmitOperator(ArtifactStageOperator):
-    template_fields = ("circuit", "parameter_source", "shots", "backend", "seed", "classical_source")
+    template_fields = ("circuit", "parameter_source", "shots", "backend", "seed", "classical_source", "approved")
     ui_color = "#efe4fb"
 
     def __init__(
@@ -46,7 +46,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         max_runtime_seconds: float | None = None,
         deferrable: bool = True,
         poll_interval: float = 2.0,
-        approved: bool = False,
+        approved: bool | str = False,
         on_budget_alert: Any = None,
         fallback_tiers: tuple[int, ...] | list[int] = (1,),
         classical_source: Any = None,
@@ -116,7 +116,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         name = self._environment_name(policy)
         try:
             _, environment = policy.environment(name)
-            if environment.needs_approval(backend_name) and not self.approved:
+            if environment.needs_approval(backend_name) and self.approved is not True:
                 raise PolicyError(
                     f"backend {backend_name!r} needs approval in environment {name!r}; put an approval task "
                     "(ApprovalOperator) upstream and pass approved=True"

@@ -20,7 +20,7 @@ from include.artifacts import ArtifactStore, parquet_bytes, safe_key_part
 pytestmark = pytest.mark.integration
 
 SMALL_CONF = {"n_nodes": 8, "degree": 3, "reps": 1, "shots": 512, "max_iterations": 25, "seed": 5}
-STAGES = ("graph", "validation", "encode", "optimise", "baselines", "result", "summary")
+STAGES = ("graph", "validation", "encode", "optimise", "readiness", "sample", "baselines", "result", "summary")
 
 
 def dags_test(env: dict[str, str], conf: Mapping[str, object]) -> tuple[subprocess.CompletedProcess[str], str]:
@@ -96,12 +96,16 @@ def test_xcom_carries_only_uris_and_hashes(good_run: tuple[str, str]) -> None:
             "select task_id, \"key\", value from xcom where dag_id='qaoa_maxcut' and run_id=?", (run_id,)
         ).fetchall()
     returned = {task: json.loads(raw) for task, key, raw in rows if key == "return_value"}
-    assert set(returned) == {"graph", "validate", "encode", "optimise", "sample", "baselines", "aggregate"}
+    assert set(returned) == {"graph", "validate", "encode", "optimise", "readiness", "sample", "baselines", "aggregate"}
     for task, value in returned.items():
         assert set(value) == {"uri", "sha256", "manifest_uri"}, (task, value)
         assert re.fullmatch(r"[0-9a-f]{64}", value["sha256"])
     # The only other XComs are the persisted extra links: a URL to the stage's manifest.
-    links = {task: json.loads(raw) for task, key, raw in rows if key != "return_value"}
+    links = {task: json.loads(raw) for task, key, raw in rows if key.startswith("_link_")}
+    # The branch records which task it followed (Airflow's skip bookkeeping): task ids, no data.
+    others = {(task, key): json.loads(raw) for task, key, raw in rows if key != "return_value" and task not in links}
+    assert set(others) == {("approval_gate", "skipmixin_key")}, others
+    assert others["approval_gate", "skipmixin_key"] == {"followed": ["sample"]}
     assert set(links) == set(returned)
     for task, url in links.items():
         assert url.startswith("http") and url.endswith(returned[task]["manifest_uri"].removeprefix("s3://"))

@@ -1,0 +1,98 @@
+"""Policy tasks: the hardware-readiness checklist (stored as an artifact) and the approval branch.
+
+Premium backends (``approval_required`` in the policy for the current environment) go through
+Airflow's human-in-the-loop ApprovalOperator; everything else skips straight to submission.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from operators.operators.base import ArtifactStageOperator
+
+if TYPE_CHECKING:
+    from include.artifacts import ArtifactRef, ArtifactStore
+
+
+def current_policy_environment() -> tuple[Any, str]:
+    from airflow.sdk import Variable
+
+    from include.policy import current_environment_name, load_policy
+
+    policy = load_policy()
+    return policy, current_environment_name(policy, Variable.get("qflow_environment", default=None))
+
+
+class HardwareReadinessOperator(ArtifactStageOperator):
+    """Answers the readiness checklist and stores it; fails (no retry) if the backend needs
+    approval and any item fails — an approver should never be asked to approve an unready run."""
+
+    template_fields = ("validation", "baseline", "backend", "shots")
+
+    def __init__(
+        self,
+        *,
+        validation: Any,
+        baseline: Any,
+        backend: str,
+        shots: Any,
+        fallback_tiers: tuple[int, ...],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.validation = validation
+        self.baseline = baseline
+        self.backend = backend
+        self.shots = shots
+        self.fallback_tiers = fallback_tiers
+
+    def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
+        from include.budget import SpendLedger
+        from include.readiness import checklist_frame, readiness_checklist
+
+        policy, environment_name = current_policy_environment()
+        backend_name = self.backend if ":" in self.backend else f"{self.backend}:automatic"
+        items = readiness_checklist(
+            store,
+            validation=self.ref(self.validation),
+            baseline=self.ref(self.baseline),
+            policy=policy,
+            environment_name=environment_name,
+            backend=backend_name,
+            shots=int(self.shots),
+            fallback_tiers=self.fallback_tiers,
+            spend=SpendLedger(),
+        )
+        for item in items:
+            self.log.info("readiness: %-28s %s  %s", item.item, "PASS" if item.passed else "FAIL", item.evidence)
+        needs_approval = policy.environment(environment_name)[1].needs_approval(backend_name)
+        ref = store.put_table(
+            prefix,
+            "readiness",
+            checklist_frame(items),
+            stage="readiness",
+            inputs=[self.ref(self.validation), self.ref(self.baseline)],
+            params={"environment": environment_name, "backend": backend_name, "needs_approval": needs_approval},
+        )
+        failed = [i.item for i in items if not i.passed]
+        if needs_approval and failed:
+            raise AirflowFailException(
+                f"{backend_name} needs approval in {environment_name!r} but the readiness checklist failed: "
+                f"{', '.join(failed)}; fix these before asking for approval"
+            )
+        return ref
+
+
+def approval_branch(backend: str, approval_task_id: str, next_task_id: str) -> str:
+    """Which task runs next: the approval task when the policy requires one, else submission."""
+    from include.policy import PolicyError
+
+    policy, environment_name = current_policy_environment()
+    try:
+        _, environment = policy.environment(environment_name)
+    except PolicyError as exc:
+        raise AirflowFailException(str(exc)) from exc
+    backend_name = backend if ":" in backend else f"{backend}:automatic"
+    return approval_task_id if environment.needs_approval(backend_name) else next_task_id
