@@ -1,0 +1,53 @@
+"""pending_rerun: re-run work that finished as "result pending" (fallback tier 4).
+
+Hourly, it reads the open pending records, triggers each workflow again with the parameters it
+had, and marks the record re-run. Run ids are derived from the record, so a record is never
+re-run twice even if this DAG runs again before the first re-run finishes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import dag, task
+
+
+@dag(
+    dag_id="pending_rerun",
+    schedule="@hourly",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["qflow", "fallback"],
+    doc_md=__doc__,
+)
+def pending_rerun() -> None:
+    @task
+    def open_work() -> list[dict[str, object]]:
+        from include.pending import PendingQueue
+
+        return [
+            {"trigger_dag_id": r.dag_id, "conf": r.conf, "trigger_run_id": f"pending_rerun__{r.id}"}
+            for r in PendingQueue().open()
+        ]
+
+    @task
+    def mark_rerun(work: list[dict[str, object]]) -> int:
+        from include.pending import PendingQueue
+
+        queue = PendingQueue()
+        for item in work:
+            run_id = str(item["trigger_run_id"])
+            queue.mark_rerun(int(run_id.removeprefix("pending_rerun__")), run_id)
+        return len(work)
+
+    work: Any = open_work()  # an XComArg at parse time, the list at run time
+    rerun = TriggerDagRunOperator.partial(
+        task_id="rerun", skip_when_already_exists=True, wait_for_completion=False
+    ).expand_kwargs(work)
+    rerun >> mark_rerun(work)
+
+
+pending_rerun()
