@@ -9,6 +9,7 @@ optional; an absent field means "no such fault":
 - ``outage_seconds`` (float): an outage starting now: every API call answers 503 for that long.
 - ``outage_windows`` (list of ``{"start_in": s, "duration": s}``): outages relative to the moment
   the configuration is applied.
+- ``latency_seconds`` (float): every API call is answered that much later (a slow API).
 - ``error_rate`` (0..1): fraction of API calls answered with a transient 5xx (500/502/503).
 - ``rate_limit_per_second`` (float > 0): token bucket (burst = max(1, rate)); an empty bucket
   answers 429 with ``Retry-After``.
@@ -50,6 +51,7 @@ class FaultConfig(BaseModel):
     seed: int = 0
     outage_seconds: float = Field(0.0, ge=0)
     outage_windows: list[OutageWindow] = Field(default_factory=list)
+    latency_seconds: float = Field(0.0, ge=0)
     error_rate: float = Field(0.0, ge=0, le=1)
     rate_limit_per_second: float | None = Field(None, gt=0)
     queue_delay_seconds: float = Field(0.0, ge=0)
@@ -183,6 +185,10 @@ class FaultState:
                     self._count(f"fail_{config.fail_code}")
                     return f"fail:{config.fail_code}"
             return ""
+
+    def latency(self) -> float:
+        with self._lock:
+            return self.config.latency_seconds
 
     def queue_delay(self) -> float:
         with self._lock:

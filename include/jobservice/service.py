@@ -272,6 +272,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         if request.url.path.startswith(EXEMPT_PREFIXES):
             return await call_next(request)
         service.requests += 1
+        latency = service.faults.latency()
+        if latency:
+            await asyncio.sleep(latency)
         fault = service.faults.api_fault()
         if fault is not None:
             return JSONResponse(
