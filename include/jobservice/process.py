@@ -7,6 +7,7 @@ group, worker processes included. Use it as a context manager so the process nev
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -90,7 +91,9 @@ class JobServiceProcess:
                 pass
             time.sleep(0.2)
         self.kill()
-        raise RuntimeError(f"job service not healthy after {timeout} s; log {self.log_path}:\n{self.log_tail()}")
+        raise RuntimeError(
+            f"job service not healthy after {timeout} s; log {self.log_path}:\n{self.log_tail()}"
+        )
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -101,23 +104,17 @@ class JobServiceProcess:
     def _signal_group(self, sig: int, wait: float) -> None:
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
         try:
             self.proc.wait(timeout=wait)
         except subprocess.TimeoutExpired:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait(timeout=10)
         # Worker processes share the group; make sure none is left behind.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc = None
         if self._log is not None:
             self._log.close()
