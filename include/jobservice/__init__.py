@@ -49,6 +49,7 @@ field and the fix):
     Jobs in total and by state, API requests served, faults injected by kind, workers.
 
 Injected API faults answer 503 (outage, with ``Retry-After``), 429 (rate limit, with
-``Retry-After``) or 500/502/503 (transient), each with ``"injected": true``; ``/health`` and
+``Retry-After``) or 500/502/503 (transient), each with ``"injected": true`` (a "lost response"
+502 on ``POST /jobs`` comes after the job was created); ``/health`` and
 ``/admin/*`` are exempt.
 """

@@ -11,6 +11,9 @@ optional; an absent field means "no such fault":
   the configuration is applied.
 - ``latency_seconds`` (float): every API call is answered that much later (a slow API).
 - ``error_rate`` (0..1): fraction of API calls answered with a transient 5xx (500/502/503).
+- ``lost_response_rate`` (0..1): fraction of new-job submissions that are accepted (the job
+  exists) but answered 502, as when a response is lost on the way back; a retry with the same
+  idempotency key then finds the job instead of creating a second.
 - ``rate_limit_per_second`` (float > 0): token bucket (burst = max(1, rate)); an empty bucket
   answers 429 with ``Retry-After``.
 - ``queue_delay_seconds`` (float): every new job is held QUEUED at least this long.
@@ -53,6 +56,7 @@ class FaultConfig(BaseModel):
     outage_windows: list[OutageWindow] = Field(default_factory=list)
     latency_seconds: float = Field(0.0, ge=0)
     error_rate: float = Field(0.0, ge=0, le=1)
+    lost_response_rate: float = Field(0.0, ge=0, le=1)
     rate_limit_per_second: float | None = Field(None, gt=0)
     queue_delay_seconds: float = Field(0.0, ge=0)
     fail_code: int | None = None
@@ -185,6 +189,15 @@ class FaultState:
                     self._count(f"fail_{config.fail_code}")
                     return f"fail:{config.fail_code}"
             return ""
+
+    def lose_response(self) -> bool:
+        """Whether the answer to this (successful) new-job submission is "lost" (502)."""
+        with self._lock:
+            rate = self.config.lost_response_rate
+            if rate and self._rng.random() < rate:
+                self._count("lost_response_502")
+                return True
+            return False
 
     def latency(self) -> float:
         with self._lock:

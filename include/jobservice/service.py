@@ -318,6 +318,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         )
         if created:
             log.info("job %s QUEUED (%d pub(s), %d shots)", job.id, len(body.pubs), body.shots)
+            if service.faults.lose_response():
+                return _error(502, "injected lost response: the job may exist; resubmit with the same key")
         return JSONResponse(service.status_body(job), status_code=201 if created else 200)
 
     @app.get("/jobs")

@@ -215,3 +215,18 @@ def test_status_async_does_not_block_the_event_loop(
     assert {s.job_id for s in statuses} == {job_id}
     assert elapsed < 2.0, f"5 concurrent polls of 0.5 s each took {elapsed:.2f} s: they ran one by one"
     assert ticks >= 20, f"the loop ticked only {ticks} times in {elapsed:.2f} s: something blocked it"
+
+
+def test_a_lost_submit_response_retried_with_the_same_key_gives_one_job(
+    backend: JobServiceBackend, service: JobServiceProcess
+) -> None:
+    job = ghz_job(backend)
+    before = httpx.get(f"{service.url}/admin/stats").json()["jobs"]["total"]
+    set_faults(service, lost_response_rate=1.0)
+    with pytest.raises(TransientQuantumError, match="502"):
+        backend.submit(job)
+    set_faults(service)
+    job_id = call_with_retries(lambda: backend.submit(job), max_attempts=3, sleep=lambda _: None)
+    found = backend.find_job(job.idempotency_key)
+    assert found is not None and found.job_id == job_id
+    assert httpx.get(f"{service.url}/admin/stats").json()["jobs"]["total"] == before + 1
