@@ -92,8 +92,8 @@ class JobServiceBackend(QuantumBackend):
         self.url = (url or default_url()).rstrip("/")
         self.timeout = timeout
         self._client = httpx.Client(base_url=self.url, timeout=timeout)
-        self._backend_name = backend_name
-        self.name = f"jobservice:{backend_name or self.backend_info()['name']}"
+        self.backend_name: str = backend_name or self.backend_info()["name"]
+        self.name = f"jobservice:{self.backend_name}"
 
     def close(self) -> None:
         self._client.close()
@@ -125,8 +125,7 @@ class JobServiceBackend(QuantumBackend):
     def _fake_backend(self) -> Any:
         from include.jobservice.execution import fake_backend
 
-        info = self.backend_info()
-        return fake_backend(info["name"])
+        return fake_backend(self.backend_name)
 
     def target(self) -> Any:
         return self._fake_backend.target

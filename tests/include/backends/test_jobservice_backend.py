@@ -105,11 +105,19 @@ def test_parameter_values_are_sent_per_pub(backend: JobServiceBackend) -> None:
 def test_outage_is_a_transient_error_and_retries_get_through_when_it_ends(
     backend: JobServiceBackend, service: JobServiceProcess
 ) -> None:
+    job = ghz_job(backend)
     set_faults(service, outage_seconds=1.5)
     with pytest.raises(TransientQuantumError, match="503") as caught:
         backend.status("js-anything")
     assert caught.value.code == "503" and caught.value.retryable
-    job_id = call_with_retries(lambda: backend.submit(ghz_job(backend)), max_attempts=8, base=0.5, cap=1)
+    waits: list[float] = []
+
+    def pause(_: float) -> None:  # fixed short pauses: the outage, not the jitter, decides
+        waits.append(0.25)
+        time.sleep(0.25)
+
+    job_id = call_with_retries(lambda: backend.submit(job), max_attempts=30, sleep=pause)
+    assert 2 <= len(waits) <= 12, f"the outage should have cost a few retries, cost {len(waits)}"
     assert backend.status(job_id).state in {JobState.QUEUED, JobState.RUNNING, JobState.DONE}
 
 
