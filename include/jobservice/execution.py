@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import threading
 import time
 import warnings
 from functools import cache
@@ -90,6 +92,18 @@ def _simulator(name: str) -> Any:
     from qiskit_aer import AerSimulator
 
     return AerSimulator.from_backend(fake_backend(name))
+
+
+def watch_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """Worker initializer: exit when the service process is gone (even after a SIGKILL), so no
+    worker outlives it."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
 def warm_up(name: str) -> str:

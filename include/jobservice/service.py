@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 import multiprocessing
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -79,6 +80,17 @@ def _job_seed(job: JobRow) -> int:
     return int.from_bytes(hashlib.sha256(job.idempotency_key.encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: pending work is dropped, running computations are killed (their jobs stay
+    RUNNING in the store and are requeued on the next start)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+
+
 class JobService:
     """State of one running service: store, faults, worker pool and the scheduler task."""
 
@@ -98,7 +110,10 @@ class JobService:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(
-            max_workers=self.settings.workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=self.settings.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=execution.watch_parent,
+            initargs=(os.getpid(),),
         )
         for _ in range(self.settings.workers):
             pool.submit(execution.warm_up, self.settings.backend)
@@ -124,7 +139,7 @@ class JobService:
         for task in [*self._running.values(), *self._side_tasks]:
             task.cancel()
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            _terminate(self._pool)
         self.store.close()
 
     # --- scheduling -----------------------------------------------------------------------------
@@ -175,6 +190,8 @@ class JobService:
             raise
         except BrokenProcessPool as exc:
             log.error("worker process died running job %s: %s", job.id, exc)
+            if self._pool is not None:
+                _terminate(self._pool)
             self._pool = self._new_pool()
             self.store.finish(
                 job.id, "ERROR", error_code="1008", error_message="worker process died; resubmit"

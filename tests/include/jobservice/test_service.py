@@ -4,6 +4,8 @@ restart survival, and the faults as a client sees them (status codes, Retry-Afte
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -46,6 +48,19 @@ def wait_for(client: httpx.Client, job_id: str, states: set[str], timeout: float
             return body
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} never reached {states}; last {body}")
+
+
+def children(pid: int) -> list[int]:
+    """Live child processes of pid (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +189,17 @@ def test_a_job_queued_when_the_service_dies_completes_after_restart_under_its_id
         with httpx.Client(base_url=service.url, timeout=30) as http:
             job = http.post("/jobs", json=job_body("survivor")).json()
             assert http.get(f"/jobs/{job['job_id']}").json()["state"] == "QUEUED"
-        service.kill()  # SIGKILL, service and workers: nothing is flushed on the way out
-        assert service.proc is None
+        assert service.proc is not None
+        workers = children(service.proc.pid)
+        assert workers, "the service should have started worker processes"
+        os.kill(service.proc.pid, signal.SIGKILL)  # a crash: nothing is flushed on the way out
+        deadline = time.monotonic() + 10
+        while (
+            alive := [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+        ) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive, f"worker processes {alive} outlived the killed service"
+        service.kill()
         restarted = JobServiceProcess(db, port=service.port)
         with restarted, httpx.Client(base_url=restarted.url, timeout=30) as http:
             done = wait_for(http, job["job_id"], {"DONE", "ERROR"})
