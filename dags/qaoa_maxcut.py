@@ -16,6 +16,7 @@ from operators.operators.maxcut import (
     QAOAEncodeOperator,
     QAOAOptimiseOperator,
 )
+from operators.operators.quantum import QuantumSubmitOperator
 
 PARAMS = {
     "n_nodes": Param(10, type="integer", minimum=2, maximum=24, title="Number of nodes (qubits)"),
@@ -28,14 +29,19 @@ PARAMS = {
         description="Regular: every node's degree; "
         "Erdős–Rényi: the expected degree (edge probability degree/(n-1)); ignored for complete graphs.",
     ),
-    "weights": Param(
-        "unit", enum=["unit", "uniform"], title="Edge weights (unit, or seeded uniform in [0.1, 1])"
-    ),
+    "weights": Param("unit", enum=["unit", "uniform"], title="Edge weights (unit, or seeded uniform in [0.1, 1])"),
     "seed": Param(7, type="integer", minimum=0, title="Seed (graph, simulator, transpiler, heuristics)"),
     "reps": Param(2, type="integer", minimum=1, maximum=8, title="QAOA reps p"),
     "shots": Param(1024, type="integer", minimum=1, maximum=100_000, title="Shots per evaluation"),
     "optimiser": Param("COBYLA", enum=["COBYLA", "Nelder-Mead", "Powell"], title="Classical optimiser"),
     "max_iterations": Param(60, type="integer", minimum=1, maximum=2000, title="Max objective evaluations"),
+    "backend": Param(
+        "aer",
+        enum=["aer", "aer:statevector", "aer:matrix_product_state", "aer:fake_manila", "aer:fake_sherbrooke"],
+        title="Backend for the final sampling",
+        description="The optimiser runs on ideal Aer; the optimum is then sampled here (noisy fake backends "
+        "model hardware).",
+    ),
     "edge_list_uri": Param(
         "",
         type="string",
@@ -62,18 +68,23 @@ PROBLEM = {name: "{{ params." + name + " }}" for name in PARAMS}
 def qaoa_maxcut() -> None:
     graph = MaxCutGraphOperator(task_id="graph", problem=PROBLEM)
     validation = GraphValidateOperator(task_id="validate", graph=graph.output)
-    encoding = QAOAEncodeOperator(
-        task_id="encode", problem=PROBLEM, graph=graph.output, validation=validation.output
-    )
-    optimise = QAOAOptimiseOperator(
-        task_id="optimise", problem=PROBLEM, graph=graph.output, encoding=encoding.output
-    )
+    encoding = QAOAEncodeOperator(task_id="encode", problem=PROBLEM, graph=graph.output, validation=validation.output)
+    optimise = QAOAOptimiseOperator(task_id="optimise", problem=PROBLEM, graph=graph.output, encoding=encoding.output)
     baselines = MaxCutBaselinesOperator(
         task_id="baselines", problem=PROBLEM, graph=graph.output, validation=validation.output
+    )
+    sample = QuantumSubmitOperator(
+        task_id="sample",
+        circuit=encoding.output,
+        parameter_source=optimise.output,
+        backend="{{ params.backend }}",
+        shots="{{ params.shots }}",
+        seed="{{ params.seed }}",
     )
     MaxCutAggregateOperator(
         task_id="aggregate",
         stages={
+            "sample": sample.output,
             "graph": graph.output,
             "validate": validation.output,
             "encode": encoding.output,

@@ -59,9 +59,7 @@ class ArtifactRef:
         try:
             return cls(uri=value["uri"], sha256=value["sha256"], manifest_uri=value.get("manifest_uri"))
         except (KeyError, TypeError) as exc:
-            raise ArtifactError(
-                f"expected an artifact reference with 'uri' and 'sha256', got {value!r}"
-            ) from exc
+            raise ArtifactError(f"expected an artifact reference with 'uri' and 'sha256', got {value!r}") from exc
 
 
 def sha256_hex(data: bytes) -> str:
@@ -205,9 +203,7 @@ class ArtifactStore:
         for att_name, att_bytes in sorted((attachments or {}).items()):
             att_uri = f"{base}/{safe_key_part(att_name)}"
             self.put_bytes(att_uri, att_bytes)
-            files.append(
-                {"name": att_name, "uri": att_uri, "sha256": sha256_hex(att_bytes), "bytes": len(att_bytes)}
-            )
+            files.append({"name": att_name, "uri": att_uri, "sha256": sha256_hex(att_bytes), "bytes": len(att_bytes)})
         manifest = {
             "qflow_manifest": MANIFEST_FORMAT,
             "stage": stage,
@@ -237,8 +233,7 @@ class ArtifactStore:
             raw = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except self.client.exceptions.NoSuchKey as exc:
             raise IncompleteArtifactError(
-                f"{uri} has no manifest at {manifest_uri}: the stage that writes it did not finish; "
-                "re-run that stage"
+                f"{uri} has no manifest at {manifest_uri}: the stage that writes it did not finish; re-run that stage"
             ) from exc
         manifest: dict[str, Any] = json.loads(raw)
         return manifest

@@ -164,7 +164,5 @@ def run_baselines(edges: pd.DataFrame, n_nodes: int, seed: int) -> list[Baseline
         started = time.perf_counter()
         bits = solve()
         seconds = time.perf_counter() - started
-        results.append(
-            BaselineResult(method, cut_value(bits, edges), bits_to_bitstring(bits), seconds, exact)
-        )
+        results.append(BaselineResult(method, cut_value(bits, edges), bits_to_bitstring(bits), seconds, exact))
     return results

@@ -43,9 +43,7 @@ def render(node: LineageNode) -> str:
         if n.manifest is None:
             return f"[raw source] {n.uri}  sha256={n.sha256[:12]}"
         m = n.manifest
-        params = ", ".join(
-            f"{k}={v}" for k, v in sorted(m["params"].items()) if not isinstance(v, dict | list)
-        )
+        params = ", ".join(f"{k}={v}" for k, v in sorted(m["params"].items()) if not isinstance(v, dict | list))
         seeds = ", ".join(f"{k}={v}" for k, v in sorted(m["seeds"].items()))
         extra = f"  seeds: {seeds}" if seeds else ""
         return (
@@ -88,9 +86,7 @@ def verify(store: ArtifactStore, uri: str) -> list[str]:
         if node.manifest is not None:
             objects += [(f["uri"], f["sha256"]) for f in node.manifest["files"]]
         if pinned is not None and pinned != node.sha256:
-            problems.append(
-                f"{node.uri}: downstream manifest pins sha256 {pinned}, its manifest says {node.sha256}"
-            )
+            problems.append(f"{node.uri}: downstream manifest pins sha256 {pinned}, its manifest says {node.sha256}")
         for obj_uri, expected in objects:
             try:
                 actual = sha256_hex(store.get_bytes(obj_uri))

@@ -74,9 +74,7 @@ def canonical_edges(edges: pd.DataFrame) -> pd.DataFrame:
                 "node ids must be whole numbers"
             )
     if not pd.api.types.is_numeric_dtype(out["weight"]):
-        raise ProblemSpecError(
-            f"edge list column 'weight' has dtype {out['weight'].dtype}; weights must be numbers"
-        )
+        raise ProblemSpecError(f"edge list column 'weight' has dtype {out['weight'].dtype}; weights must be numbers")
     u = out["u"].astype("int64").to_numpy()
     v = out["v"].astype("int64").to_numpy()
     out = pd.DataFrame(
@@ -161,7 +159,5 @@ def ising_energies(bits: np.ndarray, cost: SparsePauliOp) -> np.ndarray:
         qubits = [len(label) - 1 - i for i, ch in enumerate(label) if ch == "Z"]
         if any(ch not in "IZ" for ch in label):
             raise ProblemSpecError(f"Pauli term {label} is not diagonal; MaxCut costs use only I and Z")
-        energies += (
-            float(np.real(coeff)) * np.prod(spins[:, qubits], axis=1) if qubits else float(np.real(coeff))
-        )
+        energies += float(np.real(coeff)) * np.prod(spins[:, qubits], axis=1) if qubits else float(np.real(coeff))
     return energies

@@ -19,6 +19,7 @@ from qiskit import QuantumCircuit, transpile
 from qiskit.circuit import ParameterVector
 from qiskit.quantum_info import SparsePauliOp
 
+from include.backends.base import QuantumBackend
 from include.maxcut import bitstring_to_bits, cut_values, maxcut_ising
 
 OPTIMISERS: tuple[str, ...] = ("COBYLA", "Nelder-Mead", "Powell")
@@ -130,15 +131,21 @@ def optimise_qaoa(
     initial_point: Sequence[float] | None = None,
     previous: Sequence[IterationRecord] = (),
     on_iteration: Callable[[IterationRecord], None] | None = None,
+    backend: QuantumBackend | None = None,
+    job_key: str = "qaoa",
 ) -> QAOAResult:
-    """Minimise the sampled QAOA energy of ``ansatz`` on Aer; ``on_iteration`` persists state.
+    """Minimise the sampled QAOA energy of ``ansatz`` on ``backend`` (ideal Aer by default);
+    ``on_iteration`` persists the loop's state. Every evaluation is one job through the backend
+    interface: the ansatz is transpiled once for the backend's target and only bound after.
 
     ``previous`` and ``initial_point`` resume an interrupted loop: iteration numbers continue
     and only the remaining budget of ``max_iterations`` is spent.
     """
-    from qiskit_aer import AerSimulator
-    from qiskit_aer.primitives import SamplerV2
     from scipy.optimize import minimize
+
+    from include.backends.aer import AerBackend
+    from include.backends.base import SamplerJob, SamplerPub
+    from include.backends.execute import run_to_completion
 
     reps = ansatz.num_parameters // 2
     if optimiser not in OPTIMISERS:
@@ -147,11 +154,10 @@ def optimise_qaoa(
         raise QAOAConfigError(f"shots={shots}: set shots >= 1")
     if max_iterations < 1:
         raise QAOAConfigError(f"max_iterations={max_iterations}: set max_iterations >= 1")
-    simulator = AerSimulator(seed_simulator=seed)
+    backend = backend if backend is not None else AerBackend(seed=seed)
     started = time.perf_counter()
-    isa_circuit = transpile(ansatz, backend=simulator, optimization_level=1, seed_transpiler=seed)
+    isa_circuit = transpile(ansatz, target=backend.target(), optimization_level=1, seed_transpiler=seed)
     transpile_seconds = time.perf_counter() - started
-    sampler = SamplerV2(default_shots=shots, seed=seed)
 
     history: list[IterationRecord] = list(previous)
     execute_seconds = 0.0
@@ -159,10 +165,11 @@ def optimise_qaoa(
     def sample(theta: np.ndarray) -> dict[str, int]:
         nonlocal execute_seconds
         t0 = time.perf_counter()
-        result = sampler.run([(isa_circuit, theta)], shots=shots).result()
+        # The key names this exact piece of work: a resubmission after a crash finds the same job.
+        key = f"{job_key}:{len(history)}:{np.round(theta, 12).tolist()}"
+        raw = run_to_completion(backend, SamplerJob([SamplerPub(isa_circuit, theta[None, :])], shots, key))
         execute_seconds += time.perf_counter() - t0
-        counts: dict[str, int] = result[0].data.meas.get_counts()
-        return counts
+        return dict(raw.counts[0][0])
 
     best_so_far = max((r.best_sampled_cut for r in history), default=-math.inf)
 
@@ -178,9 +185,7 @@ def optimise_qaoa(
 
     start = np.asarray(initial_point if initial_point is not None else linear_ramp_point(reps), dtype=float)
     if start.shape != (2 * reps,):
-        raise QAOAConfigError(
-            f"initial_point has {start.size} values; QAOA with reps={reps} needs {2 * reps}"
-        )
+        raise QAOAConfigError(f"initial_point has {start.size} values; QAOA with reps={reps} needs {2 * reps}")
     remaining = max_iterations - len(previous)
     if remaining > 0:
         options: dict[str, float | int] = (
@@ -189,7 +194,7 @@ def optimise_qaoa(
         minimize(energy, start, method=optimiser, options=options)
     best_record = min(history, key=lambda r: r.energy) if history else None
     best_theta = np.asarray(best_record.parameters if best_record else start)
-    final_energy, expected_cut, bitstring, cut = objective.evaluate(sample(best_theta))
+    final_energy, expected_cut, bitstring, cut = objective.evaluate(sample(np.asarray(best_theta, dtype=float)))
     return QAOAResult(
         best_parameters=[float(t) for t in best_theta],
         best_energy=final_energy,

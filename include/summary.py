@@ -12,9 +12,7 @@ def latest_summary_uri(store: ArtifactStore, dag_id: str = "qaoa_maxcut") -> str
     newest: tuple[object, str] | None = None
     for page in paginator.paginate(Bucket=bucket, Prefix=f"runs/{dag_id}/"):
         for item in page.get("Contents", []):
-            if item["Key"].endswith("/summary/manifest.json") and (
-                newest is None or item["LastModified"] > newest[0]
-            ):
+            if item["Key"].endswith("/summary/manifest.json") and (newest is None or item["LastModified"] > newest[0]):
                 newest = (item["LastModified"], item["Key"])
     return f"s3://{bucket}/{newest[1]}" if newest else None
 
@@ -23,7 +21,7 @@ def format_summary(store: ArtifactStore, summary_uri: str) -> str:
     manifest = store.read_manifest(summary_uri)
     row = store.read_table(summary_uri).iloc[0]
     recorded = manifest["measurements"]["stage_seconds"]
-    order = ["graph", "validate", "encode", "optimise", "baselines", "aggregate"]
+    order = ["graph", "validate", "encode", "optimise", "sample", "baselines", "aggregate"]
     stage_seconds = {k: recorded[k] for k in order if k in recorded} | recorded  # pipeline order
     baselines = manifest["params"]["baselines"]
     lines = [
@@ -40,6 +38,12 @@ def format_summary(store: ArtifactStore, summary_uri: str) -> str:
         "  stage times (s)       " + ", ".join(f"{k}={v:.2f}" for k, v in stage_seconds.items()),
         f"  manifest              {manifest_uri_for(summary_uri)}",
     ]
+    if "sample_backend" in row.index:
+        lines.insert(
+            2,
+            f"  sampled on {row['sample_backend']:<10} best cut {row['sample_best_cut']:g},"
+            f" expected cut {row['sample_expected_cut']:.3f}",
+        )
     if row["quantum_value_added"] <= 0:
         lines.append("  verdict               quantum added nothing over the best classical heuristic here")
     return "\n".join(lines)

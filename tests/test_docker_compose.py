@@ -187,10 +187,7 @@ def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
         pending = ""
     if pending:
         logical.append(pending)
-    return [
-        (parts[0].upper(), parts[1] if len(parts) > 1 else "")
-        for parts in (s.split(None, 1) for s in logical)
-    ]
+    return [(parts[0].upper(), parts[1] if len(parts) > 1 else "") for parts in (s.split(None, 1) for s in logical)]
 
 
 # --- (a) services --------------------------------------------------------------------------------
@@ -236,9 +233,7 @@ def test_every_qflow_service_runs_the_one_image_built_from_this_repo(raw_compose
 def test_every_airflow_service_uses_the_celery_executor(raw_compose: Compose) -> None:
     services = services_of(interpolate_all(raw_compose))
     names = airflow_services(raw_compose)
-    assert set(AIRFLOW_COMMANDS) <= set(names), (
-        f"Airflow services missing: {set(AIRFLOW_COMMANDS) - set(names)}"
-    )
+    assert set(AIRFLOW_COMMANDS) <= set(names), f"Airflow services missing: {set(AIRFLOW_COMMANDS) - set(names)}"
     executors = {name: env_of(services[name]).get("AIRFLOW__CORE__EXECUTOR") for name in names}
     wrong = {name: value for name, value in executors.items() if value != "CeleryExecutor"}
     assert not wrong, f"AIRFLOW__CORE__EXECUTOR must be CeleryExecutor on every Airflow service: {wrong}"
@@ -274,9 +269,7 @@ def test_airflow_services_reach_the_api_server_and_share_its_secrets(raw_compose
     assert str(url.port) in container_ports(services["airflow-apiserver"]), (
         f"the execution API URL uses port {url.port}, which airflow-apiserver does not publish"
     )
-    assert url.path.rstrip("/") == "/execution", (
-        f"the execution API lives under /execution/, not {url.path!r}"
-    )
+    assert url.path.rstrip("/") == "/execution", f"the execution API lives under /execution/, not {url.path!r}"
 
 
 def test_airflow_services_wait_for_their_dependencies(raw_compose: Compose) -> None:
@@ -311,9 +304,7 @@ def test_s3_connection_targets_the_seaweedfs_service_and_its_s3_port(raw_compose
         assert url.hostname == S3_SERVICE, f"{name}: {S3_CONN_VAR} endpoint {endpoint!r} is not {S3_SERVICE}"
         assert str(url.port) == s3_port, f"{name}: {S3_CONN_VAR} uses port {url.port}, SeaweedFS S3 {s3_port}"
         env_endpoint = env_of(services[name]).get("QFLOW_S3_ENDPOINT")
-        assert env_endpoint == endpoint, (
-            f"{name}: QFLOW_S3_ENDPOINT={env_endpoint!r} but the conn uses {endpoint!r}"
-        )
+        assert env_endpoint == endpoint, f"{name}: QFLOW_S3_ENDPOINT={env_endpoint!r} but the conn uses {endpoint!r}"
 
 
 def test_s3_connection_bucket_is_the_bucket_seaweedfs_creates(raw_compose: Compose) -> None:
@@ -341,9 +332,7 @@ def test_s3_connection_keys_are_the_keys_seaweedfs_accepts(raw_compose: Compose,
     for variable in KEY_VARS.values():
         assert s3_env.get(variable), f"{S3_SERVICE} gets no {variable}, so it would not check S3 keys"
         if env:
-            assert s3_env[variable] == env[variable], (
-                f"{S3_SERVICE} ignores ${variable}: {s3_env[variable]!r}"
-            )
+            assert s3_env[variable] == env[variable], f"{S3_SERVICE} ignores ${variable}: {s3_env[variable]!r}"
     for name in airflow_services(raw_compose):
         conn = s3_connection(services[name], name)
         for field, variable in KEY_VARS.items():
@@ -377,11 +366,7 @@ def test_job_service_serves_on_its_port_keeps_jobs_on_a_volume_and_airflow_finds
     assert flags.get("--host") == "0.0.0.0", f"{JOB_SERVICE} must listen on 0.0.0.0 to be reachable: {flags}"
     assert port in container_ports(service), f"{JOB_SERVICE} listens on {port} but does not expose it"
     db = flags.get("--db", "")
-    mounts = [
-        str(v).split(":")[1]
-        for v in service.get("volumes") or []
-        if str(v).split(":")[0] in compose["volumes"]
-    ]
+    mounts = [str(v).split(":")[1] for v in service.get("volumes") or [] if str(v).split(":")[0] in compose["volumes"]]
     assert any(db.startswith(mount.rstrip("/") + "/") for mount in mounts), (
         f"{JOB_SERVICE} keeps jobs in {db!r}, not on a named volume ({mounts}): lost on restart"
     )
@@ -402,8 +387,7 @@ def test_dockerfile_extends_airflow_and_installs_the_lock_and_the_project(docker
     pinned = re.search(r"^apache-airflow==(\S+)$", LOCK_FILE.read_text(), re.MULTILINE)
     assert pinned, "requirements.lock pins no apache-airflow version"
     assert froms and froms[0].startswith(f"apache/airflow:{pinned[1]}-"), (
-        f"the Dockerfile must build FROM apache/airflow:{pinned[1]}-pythonX.Y (the Airflow in the lock), "
-        f"not {froms}"
+        f"the Dockerfile must build FROM apache/airflow:{pinned[1]}-pythonX.Y (the Airflow in the lock), not {froms}"
     )
 
     copied: list[str] = []
@@ -426,9 +410,7 @@ def test_dockerfile_extends_airflow_and_installs_the_lock_and_the_project(docker
                 assert "requirements.lock" in copied, "requirements.lock is installed before it is copied in"
                 lock_installed = True
             elif "." in words:
-                assert "pyproject.toml" in copied, (
-                    "the project is pip-installed before pyproject.toml is copied"
-                )
+                assert "pyproject.toml" in copied, "the project is pip-installed before pyproject.toml is copied"
                 project_installed = True
     assert lock_installed, "the Dockerfile never runs `pip install -r requirements.lock`"
     assert project_installed, "the Dockerfile never pip-installs the project itself (`pip install ... .`)"
@@ -460,9 +442,7 @@ def test_mutations_are_caught(raw_compose: Compose) -> None:
         test_every_qflow_service_runs_the_one_image_built_from_this_repo(broken)
 
     broken = copy.deepcopy(raw_compose)
-    broken["services"]["airflow-scheduler"]["environment"]["AIRFLOW__CELERY__BROKER_URL"] = (
-        "redis://cache:6379/0"
-    )
+    broken["services"]["airflow-scheduler"]["environment"]["AIRFLOW__CELERY__BROKER_URL"] = "redis://cache:6379/0"
     with pytest.raises(AssertionError, match="differs between Airflow services"):
         test_airflow_services_share_db_and_broker_on_compose_hosts(broken, "AIRFLOW__CELERY__BROKER_URL")
 

@@ -125,9 +125,7 @@ def classify(exc: BaseException) -> QuantumError:
         return TransientQuantumError(f"{name}: {text}")
     if name == "AerError":
         if "memory" in text.lower():
-            return StructuralQuantumError(
-                f"Aer: {text}", hint="Use fewer qubits or the matrix_product_state method"
-            )
+            return StructuralQuantumError(f"Aer: {text}", hint="Use fewer qubits or the matrix_product_state method")
         return StructuralQuantumError(f"Aer: {text}")
     return StructuralQuantumError(f"{name}: {text}")
 
@@ -163,9 +161,7 @@ def call_with_retries(
                 raise error from exc
             delay = next(delays, None)
             if delay is None:
-                raise TransientQuantumError(
-                    f"gave up after {attempt} attempts: {error}", code=error.code
-                ) from exc
+                raise TransientQuantumError(f"gave up after {attempt} attempts: {error}", code=error.code) from exc
             if on_retry is not None:
                 on_retry(error, attempt, delay)
             sleep(delay)

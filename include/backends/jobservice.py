@@ -86,9 +86,7 @@ def _qpy_base64(circuit: Any) -> str:
 class JobServiceBackend(QuantumBackend):
     """The job service as a QuantumBackend; its name is ``jobservice:<fake backend name>``."""
 
-    def __init__(
-        self, url: str | None = None, *, timeout: float = 30.0, backend_name: str | None = None
-    ) -> None:
+    def __init__(self, url: str | None = None, *, timeout: float = 30.0, backend_name: str | None = None) -> None:
         self.url = (url or default_url()).rstrip("/")
         self.timeout = timeout
         self._client = httpx.Client(base_url=self.url, timeout=timeout)
@@ -156,6 +154,7 @@ class JobServiceBackend(QuantumBackend):
             "shots": job.shots,
             "idempotency_key": job.idempotency_key,
             "options": dict(job.options),
+            "backend": self.backend_name,
         }
         job_id: str = self._request("POST", "/jobs", json=body).json()["job_id"]
         return job_id
@@ -184,9 +183,7 @@ class JobServiceBackend(QuantumBackend):
                 raise StructuralQuantumError(
                     f"job {job_id} was cancelled", hint="Resubmit with a new idempotency key to run it again"
                 )
-            raise TransientQuantumError(
-                f"job {job_id} is {state.value}, not finished", hint="Poll status() until DONE"
-            )
+            raise TransientQuantumError(f"job {job_id} is {state.value}, not finished", hint="Poll status() until DONE")
         return RawResult(
             job_id=body["job_id"],
             backend_name=self.name,

@@ -19,10 +19,11 @@ field and the fix):
 ``POST /jobs``
     Body ``{"pubs": [{"circuit": "<base64 QPY of one ISA circuit with measurements>",
     "parameter_values": [[...], ...] | null}], "shots": int, "idempotency_key": str,
-    "options": {"seed": int, ...}}``. 201 with the job's status for a new job; 200 with the
+    "options": {"seed": int, ...}, "backend": "<fake backend name the circuits were transpiled
+    for; optional>"}``. 201 with the job's status for a new job; 200 with the
     existing job's status when a job with that idempotency key exists (no second job). 400 when
     the work cannot run on the backend (too many qubits, non-native gates, no measurements,
-    parameter count, shots over ``max_shots``); 422 for a malformed body.
+    parameter count, shots over ``max_shots``, another backend); 422 for a malformed body.
 ``GET /jobs/{id}``
     Status: ``job_id, state`` (QUEUED, RUNNING, DONE, ERROR, CANCELLED), ``queue_position``
     (1 = next; QUEUED only), ``created_at, running_at, finished_at, usage_seconds, error_code``

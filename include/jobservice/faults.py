@@ -67,9 +67,7 @@ class FaultConfig(BaseModel):
 
     def check(self) -> None:
         if (self.fail_rate or self.fail_next) and self.fail_code is None:
-            raise ValueError(
-                "fail_rate/fail_next need fail_code: set e.g. 1003 (structural) or 1008 (transient)"
-            )
+            raise ValueError("fail_rate/fail_next need fail_code: set e.g. 1003 (structural) or 1008 (transient)")
         if self.fail_code is not None and self.fail_code not in IBM_CODES:
             known = ", ".join(str(code) for code in sorted(IBM_CODES))
             raise ValueError(
@@ -91,8 +89,7 @@ def parse_faults(data: Any) -> FaultConfig:
         config.check()
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {error['msg']}"
-            for error in exc.errors()
+            f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {error['msg']}" for error in exc.errors()
         )
         fields = ", ".join(FaultConfig.model_fields)
         raise FaultConfigError(f"invalid fault configuration: {problems} (known fields: {fields})") from exc
@@ -147,9 +144,7 @@ class FaultState:
                 if start <= now < end:
                     self._count("outage_503")
                     remaining = end - now
-                    return ApiFault(
-                        503, f"service unavailable: injected outage, {remaining:.1f} s left", remaining
-                    )
+                    return ApiFault(503, f"service unavailable: injected outage, {remaining:.1f} s left", remaining)
             rate = self.config.rate_limit_per_second
             if rate:
                 self._tokens = min(self._capacity, self._tokens + (now - self._refilled) * rate)

@@ -91,9 +91,7 @@ class JobServiceProcess:
                 pass
             time.sleep(0.2)
         self.kill()
-        raise RuntimeError(
-            f"job service not healthy after {timeout} s; log {self.log_path}:\n{self.log_tail()}"
-        )
+        raise RuntimeError(f"job service not healthy after {timeout} s; log {self.log_path}:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 30) -> str:
         try:

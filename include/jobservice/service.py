@@ -63,6 +63,7 @@ class JobIn(BaseModel):
     shots: int = Field(gt=0)
     idempotency_key: str = Field(min_length=1, max_length=256)
     options: dict[str, Any] = Field(default_factory=dict)
+    backend: str | None = Field(None, description="the fake backend the client transpiled for")
 
 
 def _iso(stamp: float | None) -> str | None:
@@ -193,9 +194,7 @@ class JobService:
             if self._pool is not None:
                 _terminate(self._pool)
             self._pool = self._new_pool()
-            self.store.finish(
-                job.id, "ERROR", error_code="1008", error_message="worker process died; resubmit"
-            )
+            self.store.finish(job.id, "ERROR", error_code="1008", error_message="worker process died; resubmit")
             return
         except Exception as exc:
             structural = isinstance(exc, ValueError | TypeError) or "Qiskit" in type(exc).__name__
@@ -232,6 +231,12 @@ class JobService:
 
     def validate(self, body: JobIn) -> str | None:
         """Why a submission cannot run on this backend (naming the field and the fix), or None."""
+        name = self.info["name"]
+        if body.backend is not None and body.backend != name:
+            return (
+                f"backend={body.backend!r} but this service runs {name!r}: use jobservice:{name},"
+                f" or start a service with --backend {body.backend}"
+            )
         if body.shots > self.info["max_shots"]:
             limit = self.info["max_shots"]
             return f"shots={body.shots} exceeds {self.info['name']}'s max_shots {limit}: lower shots"
@@ -283,9 +288,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.state.service = service
 
     @app.middleware("http")
-    async def inject_faults(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    async def inject_faults(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         if request.url.path.startswith(EXEMPT_PREFIXES):
             return await call_next(request)
         service.requests += 1
@@ -392,9 +395,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         if job is None:
             return _unknown(job_id)
         if job.state != "CANCELLED":
-            return _error(
-                409, f"job {job_id} already finished ({job.state}); nothing to cancel", state=job.state
-            )
+            return _error(409, f"job {job_id} already finished ({job.state}); nothing to cancel", state=job.state)
         log.info("job %s CANCELLED", job_id)
         return JSONResponse(service.status_body(job))
 

@@ -111,9 +111,7 @@ class JobStore:
         """Insert a QUEUED job, or return the existing one with this key. (row, created)."""
         now = time.time()
         with self._tx() as db:
-            existing = db.execute(
-                "SELECT * FROM jobs WHERE idempotency_key = ?", (idempotency_key,)
-            ).fetchone()
+            existing = db.execute("SELECT * FROM jobs WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
             if existing is not None:
                 row = self._row(existing)
                 assert row is not None
@@ -134,9 +132,7 @@ class JobStore:
 
     def find(self, idempotency_key: str) -> JobRow | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM jobs WHERE idempotency_key = ?", (idempotency_key,)
-            ).fetchone()
+            row = self._db.execute("SELECT * FROM jobs WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
             return self._row(row)
 
     def queue_position(self, job: JobRow) -> int | None:
@@ -192,8 +188,7 @@ class JobStore:
         """Cancel a QUEUED or RUNNING job (a finished one is left as it is)."""
         with self._tx() as db:
             db.execute(
-                "UPDATE jobs SET state = 'CANCELLED', finished_at = ?"
-                " WHERE id = ? AND state IN ('QUEUED', 'RUNNING')",
+                "UPDATE jobs SET state = 'CANCELLED', finished_at = ? WHERE id = ? AND state IN ('QUEUED', 'RUNNING')",
                 (time.time(), job_id),
             )
             return self._row(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())

@@ -13,11 +13,21 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from include.artifacts import ArtifactError, ArtifactRef, ArtifactStore, read_parquet_bytes
 from include.baselines import HEURISTICS, run_baselines
-from include.maxcut import GRAPH_KINDS, WEIGHT_KINDS, GraphSpec, ProblemSpecError, canonical_edges, make_graph
+from include.maxcut import (
+    GRAPH_KINDS,
+    WEIGHT_KINDS,
+    GraphSpec,
+    ProblemSpecError,
+    bitstring_to_bits,
+    canonical_edges,
+    cut_values,
+    make_graph,
+)
 from include.qaoa import OPTIMISERS
 
 MAX_QUBITS = 24  # statevector sampling on this machine stays interactive up to here
@@ -37,6 +47,7 @@ class QAOAMaxCutParams:
     optimiser: str = "COBYLA"
     max_iterations: int = 60
     edge_list_uri: str = ""  # empty: generate a seeded graph; else an edge-list Parquet in S3
+    backend: str = "aer"  # where the optimum is finally sampled (include.backends.registry spec)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> QAOAMaxCutParams:
@@ -59,9 +70,7 @@ class QAOAMaxCutParams:
 
     def check(self) -> None:
         if not 2 <= self.n_nodes <= MAX_QUBITS:
-            raise ProblemSpecError(
-                f"n_nodes={self.n_nodes}: set 2 <= n_nodes <= {MAX_QUBITS} (one qubit per node)"
-            )
+            raise ProblemSpecError(f"n_nodes={self.n_nodes}: set 2 <= n_nodes <= {MAX_QUBITS} (one qubit per node)")
         if self.graph_kind not in GRAPH_KINDS:
             raise ProblemSpecError(f"graph_kind={self.graph_kind!r} is not one of {GRAPH_KINDS}")
         if self.weights not in WEIGHT_KINDS:
@@ -233,6 +242,7 @@ def stage_optimise(
         initial_point=resume_point,
         previous=previous,
         on_iteration=checkpoint,
+        job_key=f"{prefix}:optimise",
     )
     isa = io.BytesIO()
     qpy.dump(result.circuit, isa)
@@ -354,6 +364,15 @@ def stage_aggregate(
             "qaoa_iterations": [int(qaoa["measurements"]["iterations"])],
         }
     )
+    if "sample" in upstream:  # final sampling at the optimum on the selected backend
+        sample_manifest = store.read_manifest(upstream["sample"].uri)
+        sampled = store.read_table(upstream["sample"])
+        graph = store.read_table(upstream["graph"])
+        bits = np.array([bitstring_to_bits(b) for b in sampled["bitstring"]])
+        cuts = cut_values(bits, graph)
+        summary["sample_backend"] = [str(sample_manifest["params"]["backend"])]
+        summary["sample_best_cut"] = [float(cuts.max())]
+        summary["sample_expected_cut"] = [float(cuts @ sampled["count"].to_numpy(float) / sampled["count"].sum())]
     return store.put_table(
         prefix,
         "summary",

@@ -32,8 +32,7 @@ class ArtifactStoreHook(BaseHook):
         bucket = extra.get("bucket") or os.environ.get("QFLOW_S3_BUCKET")
         if not bucket:
             raise ValueError(
-                f'connection {self.aws_conn_id!r} names no bucket: add "bucket" to its extra '
-                "or set QFLOW_S3_BUCKET"
+                f'connection {self.aws_conn_id!r} names no bucket: add "bucket" to its extra or set QFLOW_S3_BUCKET'
             )
         return str(bucket)
 

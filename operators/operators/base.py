@@ -49,9 +49,7 @@ class ArtifactStageOperator(BaseOperator):
             produced = self.run_stage(store, self.run_prefix(context), context)
         except (ProblemSpecError, ValidationFailed) as exc:
             raise AirflowFailException(str(exc)) from exc
-        self.log.info(
-            "wrote %s (sha256 %s); manifest %s", produced.uri, produced.sha256, produced.manifest_uri
-        )
+        self.log.info("wrote %s (sha256 %s); manifest %s", produced.uri, produced.sha256, produced.manifest_uri)
         return produced.to_xcom()
 
     def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:

@@ -28,9 +28,7 @@ class _MaxCutOperator(ArtifactStageOperator):
         from include.pipelines.qaoa_maxcut import QAOAMaxCutParams
 
         if not isinstance(self.problem, Mapping):
-            raise ProblemSpecError(
-                f"problem must be a mapping of QAOA MaxCut parameters, got {self.problem!r}"
-            )
+            raise ProblemSpecError(f"problem must be a mapping of QAOA MaxCut parameters, got {self.problem!r}")
         return QAOAMaxCutParams.from_mapping(self.problem)
 
 
@@ -72,9 +70,7 @@ class QAOAEncodeOperator(_MaxCutOperator):
     def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
         from include.pipelines.qaoa_maxcut import stage_encode
 
-        return stage_encode(
-            store, prefix, self.ref(self.graph), self.ref(self.validation), self.params_obj().reps
-        )
+        return stage_encode(store, prefix, self.ref(self.graph), self.ref(self.validation), self.params_obj().reps)
 
 
 class QAOAOptimiseOperator(_MaxCutOperator):

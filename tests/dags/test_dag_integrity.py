@@ -39,15 +39,17 @@ def test_dag_file_imports_nothing_heavy_at_module_level(dag_file: str) -> None:
 
 def test_qaoa_maxcut_shape_and_param_form(dagbag) -> None:
     dag = dagbag.dags["qaoa_maxcut"]
-    assert set(dag.task_ids) == {"graph", "validate", "encode", "optimise", "baselines", "aggregate"}
+    assert set(dag.task_ids) == {"graph", "validate", "encode", "optimise", "sample", "baselines", "aggregate"}
     assert dag.get_task("encode").upstream_task_ids == {"graph", "validate"}
     assert dag.get_task("optimise").upstream_task_ids == {"graph", "encode"}
     assert "validate" in dag.get_task("baselines").upstream_task_ids
+    assert dag.get_task("sample").upstream_task_ids == {"encode", "optimise"}
     assert dag.get_task("aggregate").upstream_task_ids == {
         "graph",
         "validate",
         "encode",
         "optimise",
+        "sample",
         "baselines",
     }
     expected = {

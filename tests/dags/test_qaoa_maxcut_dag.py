@@ -23,9 +23,7 @@ SMALL_CONF = {"n_nodes": 8, "degree": 3, "reps": 1, "shots": 512, "max_iteration
 STAGES = ("graph", "validation", "encode", "optimise", "baselines", "result", "summary")
 
 
-def dags_test(
-    env: dict[str, str], conf: Mapping[str, object]
-) -> tuple[subprocess.CompletedProcess[str], str]:
+def dags_test(env: dict[str, str], conf: Mapping[str, object]) -> tuple[subprocess.CompletedProcess[str], str]:
     proc = subprocess.run(
         ["airflow", "dags", "test", "qaoa_maxcut", "-c", json.dumps(conf)],
         env=env,
@@ -73,7 +71,7 @@ def test_every_stage_wrote_parquet_and_a_manifest(store: ArtifactStore, good_run
     result = store.read_table(f"{base}/result/data.parquet")
     assert set(result["method"]) == {"qaoa", "exact", "greedy", "local_search", "simulated_annealing"}
     stage_seconds = store.read_manifest(f"{base}/summary/manifest.json")["measurements"]["stage_seconds"]
-    assert set(stage_seconds) == {"graph", "validate", "encode", "optimise", "baselines", "aggregate"}
+    assert set(stage_seconds) == {"graph", "validate", "encode", "optimise", "sample", "baselines", "aggregate"}
 
 
 def test_lineage_verifies_and_shows_the_chain(
@@ -81,18 +79,12 @@ def test_lineage_verifies_and_shows_the_chain(
 ) -> None:
     run_id, _ = good_run
     summary = store.uri(f"runs/qaoa_maxcut/{safe_key_part(run_id)}/summary/manifest.json")
-    verify = subprocess.run(
-        ["qflow", "lineage", "verify", summary], env=qflow_env, capture_output=True, text=True
-    )
+    verify = subprocess.run(["qflow", "lineage", "verify", summary], env=qflow_env, capture_output=True, text=True)
     assert verify.returncode == 0, verify.stderr
-    show = subprocess.run(
-        ["qflow", "lineage", "show", summary], env=qflow_env, capture_output=True, text=True
-    )
+    show = subprocess.run(["qflow", "lineage", "show", summary], env=qflow_env, capture_output=True, text=True)
     for stage in ("[aggregate]", "[optimise]", "[encode]", "[validate]", "[graph]", "[baselines]"):
         assert stage in show.stdout
-    summary_text = subprocess.run(
-        ["qflow", "summary", summary], env=qflow_env, capture_output=True, text=True
-    )
+    summary_text = subprocess.run(["qflow", "summary", summary], env=qflow_env, capture_output=True, text=True)
     assert "approximation ratio" in summary_text.stdout and summary in summary_text.stdout
 
 
@@ -104,7 +96,7 @@ def test_xcom_carries_only_uris_and_hashes(good_run: tuple[str, str]) -> None:
             "select task_id, \"key\", value from xcom where dag_id='qaoa_maxcut' and run_id=?", (run_id,)
         ).fetchall()
     returned = {task: json.loads(raw) for task, key, raw in rows if key == "return_value"}
-    assert set(returned) == {"graph", "validate", "encode", "optimise", "baselines", "aggregate"}
+    assert set(returned) == {"graph", "validate", "encode", "optimise", "sample", "baselines", "aggregate"}
     for task, value in returned.items():
         assert set(value) == {"uri", "sha256", "manifest_uri"}, (task, value)
         assert re.fullmatch(r"[0-9a-f]{64}", value["sha256"])
@@ -124,13 +116,9 @@ def test_secrets_never_reach_manifests_or_logs(store: ArtifactStore, good_run: t
             assert secret.encode() not in store.get_bytes(uri), uri
 
 
-def test_nan_weight_graph_stops_at_validation(
-    qflow_env: dict[str, str], store: ArtifactStore, prefix: str
-) -> None:
+def test_nan_weight_graph_stops_at_validation(qflow_env: dict[str, str], store: ArtifactStore, prefix: str) -> None:
     uri = store.uri(f"{prefix}/nan-edges.parquet")
-    store.put_bytes(
-        uri, parquet_bytes(pd.DataFrame({"u": [0, 1, 2], "v": [1, 2, 0], "weight": [1.0, np.nan, 1.0]}))
-    )
+    store.put_bytes(uri, parquet_bytes(pd.DataFrame({"u": [0, 1, 2], "v": [1, 2, 0], "weight": [1.0, np.nan, 1.0]})))
     proc, run_id = dags_test(qflow_env, {**SMALL_CONF, "n_nodes": 3, "edge_list_uri": uri})
     output = proc.stdout + proc.stderr
     assert run_state(output) == "failed"

@@ -20,9 +20,7 @@ from include.lineage import render, verify, walk
 
 def frame(seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {"u": np.arange(5), "v": np.arange(1, 6), "weight": rng.random(5), "tag": list("abcde")}
-    )
+    return pd.DataFrame({"u": np.arange(5), "v": np.arange(1, 6), "weight": rng.random(5), "tag": list("abcde")})
 
 
 def test_parquet_is_byte_identical_for_the_same_frame_and_differs_for_another() -> None:
@@ -46,9 +44,7 @@ def test_same_inputs_give_identical_hashes_across_writes(store: ArtifactStore, p
     assert a.uri != b.uri
 
 
-def test_manifest_records_hashes_inputs_params_seeds_code_version_and_schema(
-    store: ArtifactStore, prefix: str
-) -> None:
+def test_manifest_records_hashes_inputs_params_seeds_code_version_and_schema(store: ArtifactStore, prefix: str) -> None:
     raw_uri = store.uri(f"{prefix}/raw.parquet")
     store.put_bytes(raw_uri, parquet_bytes(frame()))
     source = store.source_ref(raw_uri)
@@ -126,9 +122,7 @@ def test_lineage_verify_detects_tampering_anywhere_in_the_chain(store: ArtifactS
     assert len(problems) == 1 and raw_uri in problems[0]
 
 
-def test_cli_lineage_verify_exit_codes(
-    store: ArtifactStore, prefix: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_lineage_verify_exit_codes(store: ArtifactStore, prefix: str, capsys: pytest.CaptureFixture[str]) -> None:
     _, first, second = _chain(store, prefix)
     assert qflow_main(["lineage", "verify", second.uri]) == 0
     assert qflow_main(["lineage", "show", second.uri]) == 0

@@ -31,9 +31,7 @@ GRAPHS = [
 
 
 @pytest.mark.parametrize(("spec", "n"), GRAPHS, ids=lambda x: str(x) if isinstance(x, int) else x.kind)
-def test_exact_solvers_and_search_heuristics_reach_the_optimum_on_small_graphs(
-    spec: GraphSpec, n: int
-) -> None:
+def test_exact_solvers_and_search_heuristics_reach_the_optimum_on_small_graphs(spec: GraphSpec, n: int) -> None:
     edges = make_graph(spec)
     optimum = optimum_by_enumeration(edges, n)
     assert cut_value(exact_brute_force(edges, n), edges) == pytest.approx(optimum)

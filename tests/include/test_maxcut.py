@@ -112,8 +112,6 @@ def test_qaoa_p1_on_a_ring_reaches_the_known_three_quarters_cut_fraction() -> No
     circuit = qaoa_ansatz(cost, reps=1, measure=False)
     grid = np.linspace(0, np.pi, 41)
     best = max(
-        offset - Statevector(circuit.assign_parameters([g, b])).expectation_value(cost).real
-        for g in grid
-        for b in grid
+        offset - Statevector(circuit.assign_parameters([g, b])).expectation_value(cost).real for g in grid for b in grid
     )
     assert best == pytest.approx(3.0, abs=0.05)

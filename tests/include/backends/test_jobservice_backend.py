@@ -121,9 +121,7 @@ def test_outage_is_a_transient_error_and_retries_get_through_when_it_ends(
     assert backend.status(job_id).state in {JobState.QUEUED, JobState.RUNNING, JobState.DONE}
 
 
-def test_rate_limit_is_transient_with_retry_after(
-    backend: JobServiceBackend, service: JobServiceProcess
-) -> None:
+def test_rate_limit_is_transient_with_retry_after(backend: JobServiceBackend, service: JobServiceProcess) -> None:
     set_faults(service, rate_limit_per_second=1)
     backend.max_shots()
     with pytest.raises(TransientQuantumError, match="429") as caught:
@@ -190,14 +188,22 @@ def test_bad_submission_and_unknown_job_are_structural(backend: JobServiceBacken
         backend.status("js-unknown")
 
 
+def test_a_client_for_another_fake_backend_is_refused_with_the_fix(
+    backend: JobServiceBackend, service: JobServiceProcess
+) -> None:
+    job = ghz_job(backend)
+    with JobServiceBackend(service.url, backend_name="fake_lima") as other:
+        assert other.name == "jobservice:fake_lima"
+        with pytest.raises(StructuralQuantumError, match="--backend fake_lima"):
+            other.submit(job)
+
+
 def test_unreachable_service_is_transient_and_says_how_to_start_it() -> None:
     with pytest.raises(TransientQuantumError, match="make up"):
         JobServiceBackend(f"http://127.0.0.1:{free_port()}", timeout=2)
 
 
-def test_status_async_does_not_block_the_event_loop(
-    backend: JobServiceBackend, service: JobServiceProcess
-) -> None:
+def test_status_async_does_not_block_the_event_loop(backend: JobServiceBackend, service: JobServiceProcess) -> None:
     job_id = backend.submit(ghz_job(backend))
     set_faults(service, latency_seconds=0.5)  # every API answer takes 0.5 s
 

@@ -194,9 +194,7 @@ def test_a_job_queued_when_the_service_dies_completes_after_restart_under_its_id
         assert workers, "the service should have started worker processes"
         os.kill(service.proc.pid, signal.SIGKILL)  # a crash: nothing is flushed on the way out
         deadline = time.monotonic() + 10
-        while (
-            alive := [pid for pid in workers if Path(f"/proc/{pid}").exists()]
-        ) and time.monotonic() < deadline:
+        while (alive := [pid for pid in workers if Path(f"/proc/{pid}").exists()]) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not alive, f"worker processes {alive} outlived the killed service"
         service.kill()

@@ -64,9 +64,7 @@ def test_bad_uploaded_graph_stops_at_validation_and_no_later_artifact_exists(
 
 def test_encode_refuses_a_failed_validation(store: ArtifactStore, prefix: str) -> None:
     frame = pd.DataFrame({"u": [0, 1], "v": [1, 1], "weight": [1.0, 1.0]})
-    graph = stage_graph(
-        store, prefix, QAOAMaxCutParams(n_nodes=2, edge_list_uri=upload_edges(store, prefix, frame))
-    )
+    graph = stage_graph(store, prefix, QAOAMaxCutParams(n_nodes=2, edge_list_uri=upload_edges(store, prefix, frame)))
     with pytest.raises(ValidationFailed):
         stage_validate(store, prefix, graph)
     failed = store.source_ref(store.uri(f"{prefix}/validation/data.parquet"))

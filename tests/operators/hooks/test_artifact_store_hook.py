@@ -10,18 +10,14 @@ from include.config import S3Settings
 from operators.hooks.artifact_store import ArtifactStoreHook
 
 
-def test_hook_builds_a_working_store_from_the_airflow_connection(
-    s3_settings: S3Settings, prefix: str
-) -> None:
+def test_hook_builds_a_working_store_from_the_airflow_connection(s3_settings: S3Settings, prefix: str) -> None:
     store = ArtifactStoreHook().get_store()
     assert store.bucket == s3_settings.bucket
     ref = store.put_table(prefix, "hook", pd.DataFrame({"x": [1, 2]}), stage="hook")
     assert store.read_table(ref)["x"].tolist() == [1, 2]
 
 
-def test_hook_without_a_bucket_says_how_to_fix_it(
-    monkeypatch: pytest.MonkeyPatch, s3_settings: S3Settings
-) -> None:
+def test_hook_without_a_bucket_says_how_to_fix_it(monkeypatch: pytest.MonkeyPatch, s3_settings: S3Settings) -> None:
     conn = json.loads(os.environ["AIRFLOW_CONN_QFLOW_S3"])
     conn["extra"].pop("bucket")
     monkeypatch.setenv("AIRFLOW_CONN_QFLOW_NOBUCKET", json.dumps(conn))

@@ -1,0 +1,123 @@
+"""The job ledger: idempotency key → provider job id, state and cost, durable across restarts.
+
+SQLAlchemy Core over a SQLite file by default (``$QFLOW_STATE_DIR/ledger.sqlite``) or any URL
+(PostgreSQL in production, through an Airflow connection). Claiming a key is one INSERT that
+only one writer can win (primary key), so two workers — or a retried task and its ghost —
+never both submit the same work.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+metadata = sa.MetaData()
+jobs = sa.Table(
+    "qflow_quantum_jobs",
+    metadata,
+    sa.Column("idempotency_key", sa.String(128), primary_key=True),
+    sa.Column("backend", sa.String(200), nullable=False),
+    sa.Column("provider_job_id", sa.String(200), nullable=True),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("shots", sa.BigInteger, nullable=False, default=0),
+    sa.Column("cost", sa.Float, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("result_uri", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+SUBMITTING = "SUBMITTING"  # claimed; the provider call may or may not have happened
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    idempotency_key: str
+    backend: str
+    provider_job_id: str | None
+    state: str
+    shots: int
+    cost: float | None
+    error: str | None
+    result_uri: str | None
+
+
+def default_ledger_url() -> str:
+    if url := os.environ.get("QFLOW_LEDGER_URL"):
+        return url
+    state_dir = Path(os.environ.get("QFLOW_STATE_DIR", ".qflow"))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{state_dir.resolve() / 'ledger.sqlite'}"
+
+
+class JobLedger:
+    def __init__(self, url: str | None = None, engine: sa.Engine | None = None) -> None:
+        self.engine = engine or sa.create_engine(url or default_ledger_url(), future=True)
+        metadata.create_all(self.engine)
+
+    def _entry(self, row: Any) -> LedgerEntry:
+        return LedgerEntry(
+            row.idempotency_key,
+            row.backend,
+            row.provider_job_id,
+            row.state,
+            row.shots,
+            row.cost,
+            row.error,
+            row.result_uri,
+        )
+
+    def get(self, key: str) -> LedgerEntry | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.idempotency_key == key)).first()
+        return self._entry(row) if row else None
+
+    def claim(self, key: str, backend: str, shots: int) -> tuple[LedgerEntry, bool]:
+        """Insert a SUBMITTING row for ``key``; returns (entry, True) for the one caller that won."""
+        now = datetime.now(UTC)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    jobs.insert().values(
+                        idempotency_key=key,
+                        backend=backend,
+                        state=SUBMITTING,
+                        shots=shots,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError:
+            existing = self.get(key)
+            assert existing is not None
+            return existing, False
+        entry = self.get(key)
+        assert entry is not None
+        return entry, True
+
+    def update(self, key: str, **values: Any) -> LedgerEntry:
+        allowed = {"provider_job_id", "state", "cost", "error", "result_uri"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"cannot update ledger column(s) {sorted(unknown)}")
+        with self.engine.begin() as conn:
+            conn.execute(
+                jobs.update().where(jobs.c.idempotency_key == key).values(**values, updated_at=datetime.now(UTC))
+            )
+        entry = self.get(key)
+        if entry is None:
+            raise KeyError(f"no ledger entry for idempotency key {key!r}")
+        return entry
+
+    def count(self, backend: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(jobs)
+        if backend:
+            query = query.where(jobs.c.backend == backend)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
