@@ -11,11 +11,14 @@ structural), connection problems are transient, and a job's IBM error code throu
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import os
+import ssl
+import weakref
 from collections.abc import Mapping
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 import httpx
@@ -42,6 +45,30 @@ STATUS_FIELDS = (
     "error_message",
     "usage_seconds",
 )
+
+
+@cache
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context for every client (httpx would build one per client: ~20 ms of CPU each)."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+# One AsyncClient (one connection pool) per event loop and service: a triggerer polling hundreds of
+# jobs shares it instead of building a client per poll.
+_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, float], httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _async_client(url: str, timeout: float) -> httpx.AsyncClient:
+    per_loop = _ASYNC_CLIENTS.setdefault(asyncio.get_running_loop(), {})
+    client = per_loop.get((url, timeout))
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(base_url=url, timeout=timeout, verify=_ssl_context())
+        per_loop[(url, timeout)] = client
+    return client
 
 
 def default_url() -> str:
@@ -89,7 +116,7 @@ class JobServiceBackend(QuantumBackend):
     def __init__(self, url: str | None = None, *, timeout: float = 30.0, backend_name: str | None = None) -> None:
         self.url = (url or default_url()).rstrip("/")
         self.timeout = timeout
-        self._client = httpx.Client(base_url=self.url, timeout=timeout)
+        self._client = httpx.Client(base_url=self.url, timeout=timeout, verify=_ssl_context())
         self.backend_name: str = backend_name or self.backend_info()["name"]
         self.name = f"jobservice:{self.backend_name}"
 
@@ -163,11 +190,10 @@ class JobServiceBackend(QuantumBackend):
         return _status(self._request("GET", f"/jobs/{job_id}").json())
 
     async def status_async(self, job_id: str) -> JobStatus:
-        async with httpx.AsyncClient(base_url=self.url, timeout=self.timeout) as client:
-            try:
-                response = await client.get(f"/jobs/{job_id}")
-            except httpx.TransportError as exc:
-                raise _transport_error(exc, self.url) from exc
+        try:
+            response = await _async_client(self.url, self.timeout).get(f"/jobs/{job_id}")
+        except httpx.TransportError as exc:
+            raise _transport_error(exc, self.url) from exc
         if response.status_code >= 400:
             raise _http_error(response)
         return _status(response.json())
