@@ -112,8 +112,13 @@ def warm_up(name: str) -> str:
     return name
 
 
-def run_job(backend_name: str, pubs: list[dict[str, Any]], shots: int, seed: int) -> dict[str, Any]:
-    """Sample every pub (all its parameter sets in one run); counts[pub][set] = {bitstring: n}."""
+def run_job(
+    backend_name: str, pubs: list[dict[str, Any]], shots: int, seed: int, crash: bool = False
+) -> dict[str, Any]:
+    """Sample every pub (all its parameter sets in one run); counts[pub][set] = {bitstring: n}.
+    ``crash`` (an injected fault) kills this worker process instead."""
+    if crash:
+        os._exit(70)
     import numpy as np
     from qiskit_aer.primitives import SamplerV2
 

@@ -19,6 +19,8 @@ optional; an absent field means "no such fault":
 - ``queue_delay_seconds`` (float): every new job is held QUEUED at least this long.
 - ``fail_code`` (IBM error code, e.g. 1003 structural, 1008 transient) with ``fail_rate`` (0..1)
   and/or ``fail_next`` (the next N jobs): those jobs end in ERROR with that code.
+- ``worker_crash_next`` (N): the worker process running each of the next N jobs dies mid-run;
+  the job ends in ERROR 1011 (internal, transient) and the service starts fresh workers.
 - ``never_finish_rate`` (0..1) / ``never_finish_next`` (N): those jobs go RUNNING and never end
   (until cancelled).
 
@@ -62,6 +64,7 @@ class FaultConfig(BaseModel):
     fail_code: int | None = None
     fail_rate: float = Field(0.0, ge=0, le=1)
     fail_next: int = Field(0, ge=0)
+    worker_crash_next: int = Field(0, ge=0)
     never_finish_rate: float = Field(0.0, ge=0, le=1)
     never_finish_next: int = Field(0, ge=0)
 
@@ -132,6 +135,7 @@ class FaultState:
             self._refilled = now
             self._fail_left = config.fail_next
             self._never_left = config.never_finish_next
+            self._crash_left = config.worker_crash_next
 
     def _count(self, name: str) -> None:
         self.injected[name] = self.injected.get(name, 0) + 1
@@ -165,9 +169,13 @@ class FaultState:
             return None
 
     def job_fault(self) -> str:
-        """The fault a new job carries for its whole life: "", "never_finish" or "fail:<code>"."""
+        """The fault a new job carries for its whole life: "", "never_finish", "crash" or "fail:<code>"."""
         with self._lock:
             config = self.config
+            if self._crash_left > 0:
+                self._crash_left -= 1
+                self._count("worker_crash")
+                return "crash"
             if self._never_left > 0:
                 self._never_left -= 1
                 self._count("never_finish")

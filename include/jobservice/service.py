@@ -177,24 +177,27 @@ class JobService:
     async def _execute(self, job: JobRow) -> None:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
+        pool = self._pool
         try:
-            assert self._pool is not None
+            assert pool is not None
             result = await loop.run_in_executor(
-                self._pool,
+                pool,
                 execution.run_job,
                 self.settings.backend,
                 job.payload["pubs"],
                 job.shots,
                 _job_seed(job),
+                job.fault == "crash",
             )
         except asyncio.CancelledError:
             raise
         except BrokenProcessPool as exc:
             log.error("worker process died running job %s: %s", job.id, exc)
-            if self._pool is not None:
-                _terminate(self._pool)
-            self._pool = self._new_pool()
-            self.store.finish(job.id, "ERROR", error_code="1008", error_message="worker process died; resubmit")
+            if self._pool is pool and pool is not None:  # the first job to notice replaces the pool
+                _terminate(pool)
+                self._pool = self._new_pool()
+            message = "internal error: the worker process running the job died; resubmit"
+            self.store.finish(job.id, "ERROR", error_code="1011", error_message=message)
             return
         except Exception as exc:
             structural = isinstance(exc, ValueError | TypeError) or "Qiskit" in type(exc).__name__

@@ -258,3 +258,16 @@ def test_registry_spec_and_run_to_completion_normalise_a_job_service_result(serv
     assert int(frame["count"].sum()) == SHOTS
     assert set(frame["backend"]) == {"jobservice:fake_manila"} and set(frame["provider_job_id"]) == {raw.job_id}
     assert (frame["execute_seconds"] > 0).all()
+
+
+def test_a_worker_crash_fails_its_job_transiently_and_the_next_job_runs(
+    backend: JobServiceBackend, service: JobServiceProcess
+) -> None:
+    set_faults(service, worker_crash_next=1)
+    crashed = backend.submit(ghz_job(backend))
+    status = wait(backend, crashed)
+    assert status.state is JobState.ERROR and status.error_code == "1011"
+    with pytest.raises(TransientQuantumError, match="1011"):
+        backend.result(crashed)
+    after = backend.submit(ghz_job(backend))
+    assert wait(backend, after).state is JobState.DONE, "the service must replace its dead workers"
