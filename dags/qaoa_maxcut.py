@@ -51,6 +51,9 @@ PARAMS = {
     ),
 }
 
+FALLBACK_TIERS = (1, 2, 3, 4)  # quantum → classical heuristic → cached → result pending
+QUEUE_SLA_SECONDS = 600.0  # a queued job waiting longer than this falls back
+
 # Each field is rendered natively, so operators receive ints and strings, not text.
 PROBLEM = {name: "{{ params." + name + " }}" for name in PARAMS}
 
@@ -80,6 +83,11 @@ def qaoa_maxcut() -> None:
         backend="{{ params.backend }}",
         shots="{{ params.shots }}",
         seed="{{ params.seed }}",
+        # Graceful degradation: quantum, then the best classical heuristic, then a cached result,
+        # then "result pending" (re-run later by pending_rerun). See docs/fallback.md.
+        fallback_tiers=FALLBACK_TIERS,
+        classical_source=baselines.output,
+        queue_sla_seconds=QUEUE_SLA_SECONDS,
     )
     MaxCutAggregateOperator(
         task_id="aggregate",

@@ -42,7 +42,8 @@ def format_summary(store: ArtifactStore, summary_uri: str) -> str:
         lines.insert(
             2,
             f"  sampled on {row['sample_backend']:<10} best cut {row['sample_best_cut']:g},"
-            f" expected cut {row['sample_expected_cut']:.3f}",
+            f" expected cut {row['sample_expected_cut']:.3f}  (fallback tier {int(row['sample_tier'])}"
+            f"{': ' + str(row['sample_tier_reason'])[:80] if int(row['sample_tier']) > 1 else ''})",
         )
     if row["quantum_value_added"] <= 0:
         lines.append("  verdict               quantum added nothing over the best classical heuristic here")

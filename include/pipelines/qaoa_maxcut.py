@@ -367,12 +367,20 @@ def stage_aggregate(
     if "sample" in upstream:  # final sampling at the optimum on the selected backend
         sample_manifest = store.read_manifest(upstream["sample"].uri)
         sampled = store.read_table(upstream["sample"])
-        graph = store.read_table(upstream["graph"])
-        bits = np.array([bitstring_to_bits(b) for b in sampled["bitstring"]])
-        cuts = cut_values(bits, graph)
+        fallback = sample_manifest["params"].get("fallback", {"tier": 1, "tier_name": "quantum", "reason": ""})
         summary["sample_backend"] = [str(sample_manifest["params"]["backend"])]
-        summary["sample_best_cut"] = [float(cuts.max())]
-        summary["sample_expected_cut"] = [float(cuts @ sampled["count"].to_numpy(float) / sampled["count"].sum())]
+        summary["sample_tier"] = [int(fallback["tier"])]
+        summary["sample_tier_reason"] = [str(fallback["reason"])]
+        if len(sampled):
+            graph = store.read_table(upstream["graph"])
+            bits = np.array([bitstring_to_bits(b) for b in sampled["bitstring"]])
+            cuts = cut_values(bits, graph)
+            weights = sampled["count"].to_numpy(float)
+            summary["sample_best_cut"] = [float(cuts.max())]
+            summary["sample_expected_cut"] = [float(cuts @ weights / weights.sum())]
+        else:  # tier 4: the result is pending
+            summary["sample_best_cut"] = [float("nan")]
+            summary["sample_expected_cut"] = [float("nan")]
     return store.put_table(
         prefix,
         "summary",

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 class QuantumSubmitOperator(ArtifactStageOperator):
-    template_fields = ("circuit", "parameter_source", "shots", "backend", "seed")
+    template_fields = ("circuit", "parameter_source", "shots", "backend", "seed", "classical_source")
     ui_color = "#efe4fb"
 
     def __init__(
@@ -46,9 +46,22 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         max_runtime_seconds: float | None = None,
         deferrable: bool = True,
         poll_interval: float = 2.0,
+        approved: bool = False,
+        on_budget_alert: Any = None,
+        fallback_tiers: tuple[int, ...] | list[int] = (1,),
+        classical_source: Any = None,
+        queue_sla_seconds: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.approved = approved  # set by a DAG whose approval task (ApprovalOperator) precedes this one
+        self.on_budget_alert = on_budget_alert  # a callable or Airflow notifier, called with the alert text
+        # Graceful degradation: which tiers to try (1 quantum, 2 classical, 3 cached, 4 pending), the
+        # artifact holding the classical heuristic's answer (columns method, bitstring, cut), and
+        # how long a queued job may wait before the run moves on to the next tier.
+        self.fallback_tiers = tuple(int(t) for t in fallback_tiers)
+        self.classical_source = classical_source
+        self.queue_sla_seconds = queue_sla_seconds
         self.circuit = circuit
         self.backend = backend
         self.shots = shots
@@ -75,6 +88,65 @@ class QuantumSubmitOperator(ArtifactStageOperator):
 
     def _backend(self) -> Any:
         return QuantumBackendHook(self.backend, self.quantum_conn_id, seed=self._seed()).get_conn()
+
+    # -- policy: admission control before any submission ------------------------------------
+    def _policy(self) -> Any:
+        from include.policy import load_policy
+
+        return load_policy()
+
+    def _spend(self) -> Any:
+        from include.budget import SpendLedger
+
+        return SpendLedger()
+
+    def _environment_name(self, policy: Any) -> str:
+        from airflow.sdk import Variable
+
+        from include.policy import current_environment_name
+
+        return current_environment_name(policy, Variable.get("qflow_environment", default=None))
+
+    def _admit(self, key: str, backend_name: str, shots: int) -> None:
+        """Reserve the job's cost against the environment's budgets, or refuse (no retry)."""
+        from include.backends.errors import QuantumError
+        from include.policy import PolicyError
+
+        policy = self._policy()
+        name = self._environment_name(policy)
+        try:
+            _, environment = policy.environment(name)
+            if environment.needs_approval(backend_name) and not self.approved:
+                raise PolicyError(
+                    f"backend {backend_name!r} needs approval in environment {name!r}; put an approval task "
+                    "(ApprovalOperator) upstream and pass approved=True"
+                )
+            reservation = self._spend().reserve(
+                key,
+                environment_name=name,
+                environment=environment,
+                backend=backend_name,
+                shots=shots,
+                cost_model=policy.cost_model(backend_name),
+                alert_fraction=policy.alert_fraction,
+            )
+        except PolicyError as exc:
+            raise AirflowFailException(f"admission refused: {exc}") from exc
+        except QuantumError as exc:
+            exc.args = (f"admission refused: {exc}",)
+            raise
+        for alert in reservation.alerts:
+            self.log.warning(alert)
+            if self.on_budget_alert is not None:
+                self.on_budget_alert(alert)
+        self.log.info(
+            "admitted in %s: %d shots on %s, estimated cost %.4f%s",
+            name,
+            shots,
+            backend_name,
+            reservation.estimated_cost,
+            " (reservation reused)" if reservation.reused else "",
+        )
 
     def _parameter_values(self, store: ArtifactStore) -> list[float] | None:
         if self.parameter_source is None:
@@ -105,8 +177,8 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         import numpy as np
         from qiskit import qpy
 
-        from include.backends.base import SamplerJob, SamplerPub
-        from include.backends.errors import QuantumError, call_with_retries
+        from include.backends.base import SamplerPub
+        from include.backends.errors import QuantumError
         from include.backends.preflight import PreflightLimits, check_fits, preflight
         from include.transpile_cache import TranspileCache, TranspileSettings, circuit_structure
 
@@ -137,15 +209,61 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         except QuantumError as exc:
             raise AirflowFailException(str(exc)) from exc
 
-        key = self.idempotency_key(circuit_structure(circuit), values, shots, context)
+        structure = circuit_structure(circuit)
+        key = self.idempotency_key(structure, values, shots, context)
+        details: dict[str, Any] = {
+            "idempotency_key": key,
+            "content_key": self.content_key(structure, values, shots),
+            "job_id": None,
+            "compile_seconds": compile_seconds,
+            "transpile_source": source,
+            "transpiler": settings.as_dict(),
+            "inputs": [circuit_ref.to_xcom()] + ([self.parameter_source] if self.parameter_source else []),
+            "parameters": values,
+            "shots": shots,
+            "deferred_at": None,
+        }
+        try:
+            job_id = self._submit_once(backend, pub, shots, key, report.total_shots)
+        except QuantumError as exc:
+            return self._fallback(store, prefix, context, details, exc)
+        details["job_id"] = job_id
+        status = backend.status(job_id)
+        if status.state.terminal or not self.deferrable:
+            while not status.state.terminal:  # not deferrable: wait here, holding the slot
+                time.sleep(self.poll_interval)
+                status = backend.status(job_id)
+            return self._finish(store, prefix, context, backend, details, status.state.value)
+        deferred_at = time.time()
+        details["deferred_at"] = deferred_at
+        self.defer(
+            trigger=QuantumJobTrigger(
+                job_id,
+                self.backend,
+                self.quantum_conn_id,
+                self.poll_interval,
+                sla_deadline=(deferred_at + self.queue_sla_seconds) if self.queue_sla_seconds else None,
+            ),
+            method_name="execute_complete",
+            kwargs={"details": details},
+        )
+        raise AssertionError("defer() raises TaskDeferred")  # pragma: no cover
+
+    def _submit_once(self, backend: Any, pub: Any, shots: int, key: str, total_shots: int) -> str:
+        """Admission, ledger claim, then submit — or find the job an earlier attempt submitted."""
+        from include.backends.base import JobStatus, SamplerJob
+        from include.backends.errors import QuantumError, call_with_retries
+
+        self._admit(key, backend.name, total_shots)
         ledger = self._ledger()
-        entry, won = ledger.claim(key, backend.name, report.total_shots)
+        entry, won = ledger.claim(key, backend.name, total_shots)
         job_id = entry.provider_job_id
         if job_id:
             self.log.info("job for key %s already submitted as %s; not submitting again", key[:12], job_id)
         else:
             finder = getattr(backend, "find_job", None)
-            job_id = finder(key) if (finder is not None and not won) else None
+            found = finder(key) if (finder is not None and not won) else None
+            job_id = found.job_id if isinstance(found, JobStatus) else found
             if job_id is None:
                 job = SamplerJob([pub], shots, key, {"seed": self._seed()})
                 try:
@@ -157,61 +275,72 @@ class QuantumSubmitOperator(ArtifactStageOperator):
                     )
                 except QuantumError as exc:
                     ledger.update(key, state="ERROR", error=str(exc))
-                    raise (AirflowException if exc.retryable else AirflowFailException)(str(exc)) from exc
+                    self._spend().release(key)  # nothing was submitted: give the budget back
+                    raise
             ledger.update(key, provider_job_id=job_id, state="SUBMITTED")
             self.log.info("submitted %s to %s (key %s)", job_id, backend.name, key[:12])
 
-        status = backend.status(job_id)
-        details = {
-            "idempotency_key": key,
-            "job_id": job_id,
-            "compile_seconds": compile_seconds,
-            "transpile_source": source,
-            "transpiler": settings.as_dict(),
-            "inputs": [circuit_ref.to_xcom()] + ([self.parameter_source] if self.parameter_source else []),
-            "parameters": values,
-            "shots": shots,
-        }
-        if status.state.terminal or not self.deferrable:
-            while not status.state.terminal:  # not deferrable: wait here, holding the slot
-                time.sleep(self.poll_interval)
-                status = backend.status(job_id)
-            return self._finish(store, prefix, backend, details, status.state.value)
-        self.defer(
-            trigger=QuantumJobTrigger(job_id, self.backend, self.quantum_conn_id, self.poll_interval),
-            method_name="execute_complete",
-            kwargs={"details": details},
-        )
-        raise AssertionError("defer() raises TaskDeferred")  # pragma: no cover
+        return str(job_id)
 
     def execute_complete(self, context: Any, event: Mapping[str, Any], details: Mapping[str, Any]) -> dict[str, Any]:
+        from include.backends.errors import _BY_CLASS, ErrorClass, QuantumError
+        from include.fallback import QueueSLAExceeded
         from operators.hooks.artifact_store import ArtifactStoreHook
 
         store = ArtifactStoreHook(self.aws_conn_id).get_store()
-        if event.get("state") == "ERROR" and "status" not in event:
-            raise AirflowFailException(f"job {details['job_id']}: {event.get('error')}")
-        ref = self._finish(store, self.run_prefix(context), self._backend(), details, str(event["state"]))
-        return ref.to_xcom()
+        prefix = self.run_prefix(context)
+        state = str(event["state"])
+        if state == "SLA_EXCEEDED":
+            backend = self._backend()
+            waited = time.time() - float(details["deferred_at"] or time.time())
+            error: QuantumError = QueueSLAExceeded(
+                f"job {details['job_id']} still waiting after {waited:.0f} s (queue SLA {self.queue_sla_seconds:g} s)"
+            )
+            if FallbackTierSet(self.fallback_tiers).falls_back:
+                backend.cancel(details["job_id"])  # it will not be used: free the queue and the budget
+                self._spend().settle(details["idempotency_key"], 0.0)
+                self._ledger().update(details["idempotency_key"], state="CANCELLED", error=str(error))
+            return self._fallback(store, prefix, context, details, error).to_xcom()
+        if state == "ERROR" and "status" not in event:  # polling itself failed for good
+            error_class = ErrorClass(event.get("error_class", "structural"))
+            return self._fallback(
+                store, prefix, context, details, _BY_CLASS[error_class](str(event.get("error")))
+            ).to_xcom()
+        return self._finish(store, prefix, context, self._backend(), details, state).to_xcom()
+
+    def content_key(self, structure: str, values: list[float] | None, shots: int) -> str:
+        """What the result depends on, without the run: the key of the result cache (tier 3)."""
+        payload = {
+            "circuit": hashlib.sha256(structure.encode()).hexdigest(),
+            "parameters": values,
+            "shots": shots,
+            "backend": self.backend,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def _finish(
-        self, store: ArtifactStore, prefix: str, backend: Any, details: Mapping[str, Any], state: str
+        self,
+        store: ArtifactStore,
+        prefix: str,
+        context: Any,
+        backend: Any,
+        details: Mapping[str, Any],
+        state: str,
     ) -> ArtifactRef:
-        from include.artifacts import ArtifactRef
-        from include.backends.errors import QuantumError, classify
+        from include.backends.errors import QuantumError, StructuralQuantumError, classify
         from include.backends.results import normalise
+        from include.fallback import FallbackTier, TieredOutcome
 
         ledger = self._ledger()
         key, job_id = details["idempotency_key"], details["job_id"]
         if state != "DONE":
-            error: QuantumError | None = None
+            error: QuantumError = StructuralQuantumError(f"job {job_id} ended {state}")
             try:
                 backend.result(job_id)
             except Exception as exc:
                 error = classify(exc)
-            message = f"job {job_id} ended {state}" + (f": {error}" if error else "")
-            ledger.update(key, state=state, error=message)
-            retryable = isinstance(error, QuantumError) and error.retryable
-            raise (AirflowException if retryable else AirflowFailException)(message)
+            ledger.update(key, state=state, error=f"job {job_id} ended {state}: {error}")
+            return self._fallback(store, prefix, context, details, error)
         started = time.perf_counter()
         raw = backend.result(job_id)
         frame = normalise(
@@ -224,22 +353,14 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         if not (totals == raw.shots).all():
             raise AirflowFailException(f"job {job_id}: counts do not sum to shots={raw.shots}: {totals.to_dict()}")
         frame["postprocess_seconds"] = time.perf_counter() - started
-        ref = store.put_table(
+        outcome: TieredOutcome[Any] = TieredOutcome(FallbackTier.QUANTUM, "quantum result", frame)
+        ref = self._store_result(
+            store,
             prefix,
-            self.task_id,
-            frame,
-            stage="quantum_submit",
-            inputs=[ArtifactRef.from_xcom(i) for i in details["inputs"]],
-            params={
-                "backend": backend.name,
-                "provider_job_id": job_id,
-                "idempotency_key": key,
-                "shots": details["shots"],
-                "parameters": details["parameters"],
-                "transpiler": details["transpiler"],
-                "transpile_source": details["transpile_source"],
-                "metadata": dict(raw.metadata),
-            },
+            details,
+            outcome,
+            backend.name,
+            {"provider_job_id": job_id, "metadata": dict(raw.metadata)},
             measurements={
                 "timings": dict(raw.timings),
                 "compile_seconds": details["compile_seconds"],
@@ -248,7 +369,158 @@ class QuantumSubmitOperator(ArtifactStageOperator):
                 + float(raw.timings.get("execute_seconds", 0.0))
                 + float(frame["postprocess_seconds"].iloc[0] if len(frame) else 0.0),
             },
-            nondeterministic_columns=["compile_seconds", "queue_seconds", "execute_seconds", "postprocess_seconds"],
         )
         ledger.update(key, state="DONE", result_uri=ref.uri)
+        # The result cache (tier 3): the same circuit, parameters, shots and backend, in any run.
+        store.put_bytes(
+            store.uri(f"cache/results/{details['content_key']}.json"),
+            json.dumps(ref.to_xcom()).encode(),
+            content_type="application/json",
+        )
+        policy = self._policy()
+        cost = policy.cost_model(backend.name).settle(int(details["shots"]), raw.timings.get("execute_seconds"))
+        self._spend().settle(key, cost)
         return ref
+
+    def _store_result(
+        self,
+        store: ArtifactStore,
+        prefix: str,
+        details: Mapping[str, Any],
+        outcome: Any,
+        produced_by: str,
+        extra_params: Mapping[str, Any],
+        measurements: Mapping[str, Any] | None = None,
+        extra_inputs: tuple[Any, ...] = (),
+    ) -> ArtifactRef:
+        import pandas as pd
+
+        from include.artifacts import ArtifactRef
+        from include.backends.results import RESULT_COLUMNS
+
+        frame = (
+            outcome.value
+            if outcome.value is not None
+            else pd.DataFrame({c: pd.Series([], dtype=t) for c, t in RESULT_COLUMNS.items()})
+        )
+        return store.put_table(
+            prefix,
+            self.task_id,
+            frame,
+            stage="quantum_submit",
+            inputs=[ArtifactRef.from_xcom(i) for i in details["inputs"]] + list(extra_inputs),
+            params={
+                "backend": produced_by,
+                "requested_backend": self.backend,
+                "idempotency_key": details["idempotency_key"],
+                "shots": details["shots"],
+                "parameters": details["parameters"],
+                "transpiler": details["transpiler"],
+                "transpile_source": details["transpile_source"],
+                "fallback": outcome.label(),
+                **extra_params,
+            },
+            measurements=dict(measurements or {}),
+            nondeterministic_columns=["compile_seconds", "queue_seconds", "execute_seconds", "postprocess_seconds"],
+        )
+
+    def _fallback(
+        self, store: ArtifactStore, prefix: str, context: Any, details: Mapping[str, Any], error: Any
+    ) -> ArtifactRef:
+        """Quantum failed for a reason a fallback may cover: try the configured tiers, label the result.
+        Structural and auth errors (and runs configured with tier 1 only) fail the task instead."""
+        from include.artifacts import ArtifactError, ArtifactRef
+        from include.fallback import FallbackTier, run_tiers
+        from include.pending import PendingQueue
+
+        tiers = FallbackTierSet(self.fallback_tiers)
+        if not tiers.falls_back or (not error.retryable and error.error_class.value != "quota"):
+            raise (AirflowException if error.retryable else AirflowFailException)(str(error)) from error
+        used: list[Any] = []
+
+        def quantum() -> Any:
+            raise error
+
+        def classical() -> Any:
+            if self.classical_source is None:
+                return None
+            source = self.ref(self.classical_source)
+            used.append(source)
+            return classical_counts(store.read_table(source), int(details["shots"]), details)
+
+        def cached() -> Any:
+            try:
+                pointer = json.loads(store.get_bytes(store.uri(f"cache/results/{details['content_key']}.json")))
+                ref = ArtifactRef.from_xcom(pointer)
+                table = store.read_table(ref)  # verified against its manifest
+            except ArtifactError:
+                return None
+            used.append(ref)
+            return table
+
+        def pending(reason: str) -> None:
+            params = dict(context["params"]) if context.get("params") else {}
+            PendingQueue().add(self.dag_id, context["run_id"], self.task_id, params, reason)
+
+        outcome = run_tiers(quantum=quantum, classical=classical, cached=cached, pending=pending, tiers=tiers.tiers)
+        self.log.warning("fallback: tier %d (%s) — %s", int(outcome.tier), outcome.tier.name.lower(), outcome.reason)
+        produced_by = {
+            FallbackTier.CLASSICAL: "classical",
+            FallbackTier.CACHED: "cache",
+            FallbackTier.PENDING: "pending",
+        }.get(outcome.tier, self.backend)
+        return self._store_result(store, prefix, details, outcome, produced_by, {}, extra_inputs=tuple(used))
+
+
+class FallbackTierSet:
+    """The operator's configured tiers, validated."""
+
+    def __init__(self, tiers: tuple[int, ...]) -> None:
+        from include.fallback import FallbackTier
+
+        try:
+            self.tiers = tuple(FallbackTier(t) for t in tiers)
+        except ValueError as exc:
+            raise AirflowFailException(
+                f"fallback_tiers={list(tiers)}: tiers are 1 quantum, 2 classical, 3 cached, 4 pending"
+            ) from exc
+        if not self.tiers or self.tiers[0] is not FallbackTier.QUANTUM:
+            raise AirflowFailException(f"fallback_tiers={list(tiers)} must start with tier 1 (quantum)")
+
+    @property
+    def falls_back(self) -> bool:
+        return len(self.tiers) > 1
+
+
+def classical_counts(heuristics: Any, shots: int, details: Mapping[str, Any]) -> Any:
+    """Tier 2 in the shared result schema: the best heuristic's bitstring as a delta distribution."""
+    import pandas as pd
+
+    from include.backends.results import RESULT_COLUMNS
+    from include.baselines import HEURISTICS
+
+    rows = heuristics[heuristics["method"].isin(HEURISTICS)] if "method" in heuristics else heuristics
+    if rows.empty:
+        return None
+    best = rows.sort_values(["cut"], ascending=False, kind="mergesort").iloc[0]
+    frame = pd.DataFrame(
+        {
+            "kind": ["counts"],
+            "pub_index": [0],
+            "parameter_set": [0],
+            "bitstring": [str(best["bitstring"])],
+            "count": [shots],
+            "observable": [pd.NA],
+            "expectation_value": [pd.NA],
+            "shots": [shots],
+            "backend": [f"classical:{best['method']}"],
+            "provider_job_id": [""],
+            "transpiler_settings": [json.dumps(dict(details["transpiler"]), sort_keys=True)],
+            "calibration_hash": [""],
+            "compile_seconds": [0.0],
+            "queue_seconds": [0.0],
+            "execute_seconds": [float(best.get("seconds", 0.0))],
+            "postprocess_seconds": [0.0],
+        }
+    )
+    return frame[list(RESULT_COLUMNS)].astype(RESULT_COLUMNS)

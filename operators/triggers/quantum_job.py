@@ -8,6 +8,7 @@ that are transient are logged and polled again; a client-side wait is never a fa
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,8 +23,10 @@ class QuantumJobTrigger(BaseTrigger):
         quantum_conn_id: str | None = None,
         poll_interval: float = 2.0,
         max_poll_interval: float = 30.0,
+        sla_deadline: float | None = None,
     ) -> None:
         super().__init__()
+        self.sla_deadline = sla_deadline  # epoch seconds; past it, report SLA_EXCEEDED (the job is untouched)
         self.job_id = job_id
         self.backend = backend
         self.quantum_conn_id = quantum_conn_id
@@ -39,6 +42,7 @@ class QuantumJobTrigger(BaseTrigger):
                 "quantum_conn_id": self.quantum_conn_id,
                 "poll_interval": self.poll_interval,
                 "max_poll_interval": self.max_poll_interval,
+                "sla_deadline": self.sla_deadline,
             },
         )
 
@@ -73,5 +77,8 @@ class QuantumJobTrigger(BaseTrigger):
                 self.log.info(
                     "job %s is %s (queue position %s)", self.job_id, status.state.value, status.queue_position
                 )
+            if self.sla_deadline is not None and time.time() >= self.sla_deadline:
+                yield TriggerEvent({"job_id": self.job_id, "state": "SLA_EXCEEDED"})
+                return
             await asyncio.sleep(interval)
             interval = min(self.max_poll_interval, interval * 1.5)

@@ -43,7 +43,7 @@ def test_qaoa_maxcut_shape_and_param_form(dagbag) -> None:
     assert dag.get_task("encode").upstream_task_ids == {"graph", "validate"}
     assert dag.get_task("optimise").upstream_task_ids == {"graph", "encode"}
     assert "validate" in dag.get_task("baselines").upstream_task_ids
-    assert dag.get_task("sample").upstream_task_ids == {"encode", "optimise"}
+    assert dag.get_task("sample").upstream_task_ids == {"encode", "optimise", "baselines"}
     assert dag.get_task("aggregate").upstream_task_ids == {
         "graph",
         "validate",

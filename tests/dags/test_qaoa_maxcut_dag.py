@@ -127,3 +127,32 @@ def test_nan_weight_graph_stops_at_validation(qflow_env: dict[str, str], store: 
     written = store.list_uris(store.uri(f"runs/qaoa_maxcut/{safe_key_part(run_id)}/"))
     assert any("/validation/manifest.json" in u for u in written)
     assert not [u for u in written if re.search(r"/(encode|optimise|baselines|result|summary)/", u)]
+
+
+def test_budget_exhausted_falls_back_to_the_classical_tier_and_spends_nothing(
+    qflow_env: dict[str, str], store: ArtifactStore, tmp_path: Path
+) -> None:
+    from include.budget import SpendLedger
+
+    policy = (Path(__file__).resolve().parents[2] / "include" / "policy.yaml").read_text()
+    policy = policy.replace('"aer*":        {per_shot: 0.0}', '"aer*":        {per_shot: 0.01}')  # 512 shots = 5.12
+    assert "per_shot: 0.01" in policy
+    (tmp_path / "policy.yaml").write_text(policy)  # dev allows 5.0 a day: the job cannot be admitted
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    env = {**qflow_env, "QFLOW_POLICY_FILE": str(tmp_path / "policy.yaml"), "QFLOW_LEDGER_URL": ledger_url}
+    proc, run_id = dags_test(env, SMALL_CONF)
+    output = proc.stdout + proc.stderr
+    assert run_state(output) == "success", output[-3000:]
+    assert "fallback: tier 2 (classical)" in output and "spend today budget 5" in output
+    base = f"runs/qaoa_maxcut/{safe_key_part(run_id)}"
+    manifest = store.read_manifest(store.uri(f"{base}/sample/manifest.json"))
+    label = manifest["params"]["fallback"]
+    assert label["tier"] == 2 and label["tier_name"] == "classical"
+    assert label["attempts"][0]["tier"] == 1 and "BudgetExceeded" in label["attempts"][0]["reason"]
+    assert manifest["params"]["backend"] == "classical"
+    assert any(i["uri"].endswith("/baselines/data.parquet") for i in manifest["inputs"])
+    sample = store.read_table(store.uri(f"{base}/sample/data.parquet"))
+    assert sample["count"].sum() == SMALL_CONF["shots"] and sample["backend"].iloc[0].startswith("classical:")
+    summary = store.read_table(store.uri(f"{base}/summary/data.parquet")).iloc[0]
+    assert summary["sample_tier"] == 2
+    assert SpendLedger(ledger_url).usage("dev").spend_today == 0  # nothing spent, nothing submitted
