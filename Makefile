@@ -13,7 +13,7 @@ STAMP := $(VENV)/.qflow-installed
 help:
 	@echo "make demo   run qaoa_maxcut end to end (SQLite Airflow, local SeaweedFS, Aer) and print its summary"
 	@echo "make test   ruff + mypy + pytest, with the local services"
-	@echo "make up     SeaweedFS + airflow standalone (UI on http://localhost:8080); make down stops both"
+	@echo "make up     SeaweedFS + job service (:8790) + airflow standalone (UI on http://localhost:8080); make down stops them"
 	@echo "make bench  run the benchmarks under bench/"
 
 $(STAMP): requirements.lock pyproject.toml

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from include.artifacts import ArtifactError, ArtifactStore
 from include.config import s3_client, s3_settings_from_env
@@ -12,6 +14,33 @@ from include.config import s3_client, s3_settings_from_env
 def store_from_env() -> ArtifactStore:
     settings = s3_settings_from_env()
     return ArtifactStore(s3_client(settings), settings.bucket)
+
+
+def serve_emulator(args: argparse.Namespace) -> int:
+    """`qflow emulator serve`: validate the settings, then run the job service until stopped."""
+    from include.jobservice import execution
+    from include.jobservice.faults import FaultConfigError, parse_faults
+    from include.jobservice.service import ServiceSettings, serve
+
+    if args.workers < 1:
+        print(f"error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
+        return 2
+    try:
+        faults = parse_faults(args.faults or os.environ.get("QFLOW_JOBSERVICE_FAULTS") or "{}")
+    except FaultConfigError as exc:
+        print(f"error: --faults: {exc}", file=sys.stderr)
+        return 2
+    backend = args.backend or os.environ.get("QFLOW_JOBSERVICE_BACKEND") or execution.DEFAULT_BACKEND
+    try:
+        execution.fake_backend(backend)
+    except ValueError as exc:
+        print(f"error: --backend: {exc}", file=sys.stderr)
+        return 2
+    state_dir = Path(os.environ.get("QFLOW_STATE_DIR", ".qflow"))
+    db = Path(args.db or os.environ.get("QFLOW_JOBSERVICE_DB") or state_dir / "jobservice.sqlite")
+    settings = ServiceSettings(db_path=db, backend=backend, workers=args.workers, faults=faults)
+    serve(settings, host=args.host, port=args.port)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +59,18 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("--dag-id", default="qaoa_maxcut")
     latest = commands.add_parser("latest", help="print the latest run's summary manifest URI")
     latest.add_argument("--dag-id", default="qaoa_maxcut")
+    emulator = commands.add_parser("emulator", help="the local quantum job service")
+    emulator_cmds = emulator.add_subparsers(dest="action", required=True)
+    serve = emulator_cmds.add_parser("serve", help="run the job service (HTTP API, SQLite jobs, Aer workers)")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("QFLOW_JOBSERVICE_PORT", "8790")))
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--db", help="SQLite file (default $QFLOW_STATE_DIR/jobservice.sqlite)")
+    serve.add_argument("--workers", type=int, default=1, help="Aer worker processes (default 1)")
+    serve.add_argument("--backend", default=None, help="fake backend whose noise model to use (fake_manila)")
+    serve.add_argument("--faults", help="fault configuration as JSON (or env QFLOW_JOBSERVICE_FAULTS)")
     args = parser.parse_args(argv)
+    if args.command == "emulator":
+        return serve_emulator(args)
 
     from include import lineage as lineage_mod
     from include.summary import format_summary, latest_summary_uri

@@ -13,4 +13,5 @@ if [ -f "$PIDFILE" ]; then
   rm -f "$PIDFILE"
   echo "airflow standalone stopped"
 fi
+"$HERE/jobservice.sh" stop
 "$HERE/s3.sh" stop

@@ -14,6 +14,10 @@ export QFLOW_S3_PORT="${QFLOW_S3_PORT:-8333}"
 export QFLOW_S3_ENDPOINT="${QFLOW_S3_ENDPOINT:-http://127.0.0.1:$QFLOW_S3_PORT}"
 export QFLOW_S3_BUCKET="${QFLOW_S3_BUCKET:-qflow}"
 
+# The local quantum job service (`qflow emulator serve`, started by `make up`).
+export QFLOW_JOBSERVICE_PORT="${QFLOW_JOBSERVICE_PORT:-8790}"
+export QFLOW_JOBSERVICE_URL="${QFLOW_JOBSERVICE_URL:-http://127.0.0.1:$QFLOW_JOBSERVICE_PORT}"
+
 # Airflow: SQLite metadata DB under .qflow/, this repo's dags/ and plugins/, no examples.
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$QFLOW_STATE_DIR/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$QFLOW_ROOT/dags"

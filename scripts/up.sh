@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# SeaweedFS + `airflow standalone` in the background; `make down` stops both.
+# SeaweedFS, the job service and `airflow standalone` in the background; `make down` stops them.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 source "$HERE/env.sh"
 "$HERE/s3.sh" start
+"$HERE/jobservice.sh" start
 PIDFILE="$QFLOW_STATE_DIR/airflow-standalone.pid"
 LOG="$QFLOW_STATE_DIR/airflow-standalone.log"
 if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
@@ -22,4 +23,5 @@ fi
 user="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS%%:*}"
 password_file="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
 echo "Airflow UI: http://localhost:8080  (user: $user, password: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], '?'))" "$password_file" "$user" 2>/dev/null || echo "see $password_file"))"
+echo "Job service: $QFLOW_JOBSERVICE_URL (QFLOW_JOBSERVICE_URL; log $QFLOW_STATE_DIR/jobservice.log)"
 echo "Trigger 'qaoa_maxcut' with its parameter form; artifacts go to $QFLOW_S3_ENDPOINT bucket $QFLOW_S3_BUCKET."

@@ -35,7 +35,8 @@ AIRFLOW_COMMANDS = {
     "airflow-worker": ["celery", "worker"],
     "airflow-triggerer": ["triggerer"],
 }
-EXPECTED_SERVICES = {*THIRD_PARTY_SERVICES, S3_SERVICE, "airflow-init", *AIRFLOW_COMMANDS}
+JOB_SERVICE = "qflow-jobservice"
+EXPECTED_SERVICES = {*THIRD_PARTY_SERVICES, S3_SERVICE, JOB_SERVICE, "airflow-init", *AIRFLOW_COMMANDS}
 S3_CONN_VAR = "AIRFLOW_CONN_QFLOW_S3"
 WEED_DEFAULT_S3_PORT = "8333"  # `weed mini|server -s3.port` default
 KEY_VARS = {"login": "AWS_ACCESS_KEY_ID", "password": "AWS_SECRET_ACCESS_KEY"}
@@ -345,6 +346,38 @@ def test_s3_connection_keys_are_the_keys_seaweedfs_accepts(raw_compose: Compose,
             assert init_env.get(variable) == s3_env[variable], f"seaweedfs-init uses another {variable}"
 
 
+# --- (d2) the local quantum job service ----------------------------------------------------------
+
+
+def test_job_service_serves_on_its_port_keeps_jobs_on_a_volume_and_airflow_finds_it(
+    raw_compose: Compose,
+) -> None:
+    compose = interpolate_all(raw_compose)
+    services = services_of(compose)
+    assert JOB_SERVICE in services, f"no {JOB_SERVICE} service"
+    service = services[JOB_SERVICE]
+    args = args_of(service.get("entrypoint")) + args_of(service.get("command"))
+    assert "qflow" in args and args[args.index("qflow") + 1 : args.index("qflow") + 3] == [
+        "emulator",
+        "serve",
+    ], f"{JOB_SERVICE} must run `qflow emulator serve`, runs {args}"
+    flags = {arg: args[i + 1] for i, arg in enumerate(args[:-1]) if arg.startswith("--")}
+    port = flags.get("--port", "8790")
+    assert flags.get("--host") == "0.0.0.0", f"{JOB_SERVICE} must listen on 0.0.0.0 to be reachable: {flags}"
+    assert port in container_ports(service), f"{JOB_SERVICE} listens on {port} but does not expose it"
+    db = flags.get("--db", "")
+    mounts = [str(v).split(":")[1] for v in service.get("volumes") or [] if str(v).split(":")[0] in compose["volumes"]]
+    assert any(db.startswith(mount.rstrip("/") + "/") for mount in mounts), (
+        f"{JOB_SERVICE} keeps jobs in {db!r}, not on a named volume ({mounts}): lost on restart"
+    )
+    assert "healthcheck" in service, f"{JOB_SERVICE} needs a healthcheck"
+    for name in airflow_services(raw_compose):
+        url = urlsplit(env_of(services[name]).get("QFLOW_JOBSERVICE_URL", ""))
+        assert (url.hostname, str(url.port)) == (JOB_SERVICE, port), (
+            f"{name}: QFLOW_JOBSERVICE_URL must be http://{JOB_SERVICE}:{port}, is {url.geturl()!r}"
+        )
+
+
 # --- (e) the Dockerfile --------------------------------------------------------------------------
 
 
@@ -417,6 +450,16 @@ def test_mutations_are_caught(raw_compose: Compose) -> None:
     broken["services"][S3_SERVICE]["environment"]["AWS_SECRET_ACCESS_KEY"] = "${S3_SECRET:-other}"
     with pytest.raises(AssertionError, match="AWS_SECRET_ACCESS_KEY"):
         test_s3_connection_keys_are_the_keys_seaweedfs_accepts(broken, {})
+
+    broken = copy.deepcopy(raw_compose)
+    broken["services"][JOB_SERVICE]["volumes"] = []
+    with pytest.raises(AssertionError, match="named volume"):
+        test_job_service_serves_on_its_port_keeps_jobs_on_a_volume_and_airflow_finds_it(broken)
+
+    broken = copy.deepcopy(raw_compose)
+    broken["services"]["airflow-triggerer"]["environment"]["QFLOW_JOBSERVICE_URL"] = "http://localhost:8790"
+    with pytest.raises(AssertionError, match="QFLOW_JOBSERVICE_URL"):
+        test_job_service_serves_on_its_port_keeps_jobs_on_a_volume_and_airflow_finds_it(broken)
 
     broken = copy.deepcopy(raw_compose)
     broken["services"]["airflow-worker"]["command"] = "celery flower"

@@ -36,7 +36,7 @@ def make_backend(spec: str, *, seed: int | None = None, url: str | None = None, 
 
         return IBMRuntimeBackend(detail, **options)
     if kind == "jobservice":
-        from include.backends import jobservice  # type: ignore[attr-defined]  # lands with the job service
+        from include.backends import jobservice
 
         if not url:
             raise StructuralQuantumError(
