@@ -40,7 +40,15 @@ PARAMS = {
     "max_iterations": Param(60, type="integer", minimum=1, maximum=2000, title="Max objective evaluations"),
     "backend": Param(
         "aer",
-        enum=["aer", "aer:statevector", "aer:matrix_product_state", "aer:fake_manila", "aer:fake_sherbrooke"],
+        enum=[
+            "aer",
+            "aer:statevector",
+            "aer:matrix_product_state",
+            "aer:fake_manila",
+            "aer:fake_sherbrooke",
+            "jobservice:fake_manila",
+            "ibm:fake_manila",
+        ],
         title="Backend for the final sampling",
         description="The optimiser runs on ideal Aer; the optimum is then sampled here (noisy fake backends "
         "model hardware).",
