@@ -26,21 +26,22 @@ from airflow.sdk import dag, task
 def pending_rerun() -> None:
     @task
     def open_work() -> list[dict[str, object]]:
-        from include.pending import PendingQueue
+        from include.pending import PendingQueue, rerun_run_id
 
         return [
-            {"trigger_dag_id": r.dag_id, "conf": r.conf, "trigger_run_id": f"pending_rerun__{r.id}"}
+            {"trigger_dag_id": r.dag_id, "conf": r.conf, "trigger_run_id": rerun_run_id(r)}
             for r in PendingQueue().open()
         ]
 
-    @task
+    # none_failed: a re-run skipped because its run already exists still counts as re-run.
+    @task(trigger_rule="none_failed")
     def mark_rerun(work: list[dict[str, object]]) -> int:
-        from include.pending import PendingQueue
+        from include.pending import PendingQueue, record_id_of
 
         queue = PendingQueue()
         for item in work:
             run_id = str(item["trigger_run_id"])
-            queue.mark_rerun(int(run_id.removeprefix("pending_rerun__")), run_id)
+            queue.mark_rerun(record_id_of(run_id), run_id)
         return len(work)
 
     work: Any = open_work()  # an XComArg at parse time, the list at run time

@@ -6,6 +6,7 @@ same parameters, and marks them re-run; the original run finished with status "p
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,16 @@ class PendingRecord:
     task_id: str
     conf: dict[str, Any]
     reason: str
+
+
+def rerun_run_id(record: PendingRecord) -> str:
+    """A run id unique to the record (and the run it came from), so it is triggered once."""
+    origin = hashlib.sha256(f"{record.dag_id}/{record.run_id}/{record.task_id}".encode()).hexdigest()[:12]
+    return f"pending_rerun__{record.id}__{origin}"
+
+
+def record_id_of(run_id: str) -> int:
+    return int(run_id.removeprefix("pending_rerun__").split("__", 1)[0])
 
 
 class PendingQueue:

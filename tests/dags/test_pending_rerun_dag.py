@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from include.pending import PendingQueue
+from include.pending import PendingQueue, rerun_run_id
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +34,6 @@ def test_pending_work_is_triggered_once_and_marked(qflow_env: dict[str, str], tm
     db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
     with sqlite3.connect(db) as conn:
         runs = conn.execute(
-            "select run_id, conf from dag_run where dag_id='qaoa_maxcut' and run_id=?", (f"pending_rerun__{record.id}",)
+            "select run_id, conf from dag_run where dag_id='qaoa_maxcut' and run_id=?", (rerun_run_id(record),)
         ).fetchall()
     assert len(runs) == 1
