@@ -197,7 +197,7 @@ def validate_graph(edges: pd.DataFrame, n_nodes: int) -> ValidationReport:
 
 NUMERIC_TYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
 NUMERIC_TYPES += ["float16", "float32", "float64", "Int64", "Float64"]
-NUMBER_PATTERN = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+NUMBER_PATTERN = r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$"
 FINITE = 1e300
 
 
