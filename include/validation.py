@@ -30,6 +30,7 @@ class ValidationFailed(Exception):
 
     def __init__(self, suite: str, report: ValidationReport) -> None:
         self.report = report
+        self.artifact: Any = None  # the stored report's ArtifactRef, when the caller stored one
         lines = [f"validation suite {suite!r} failed {len(report.failures)} expectation(s):"]
         lines += [f"  - {failure.describe()}" for failure in report.failures]
         lines.append("Fix the input data and re-run; no quantum work was submitted.")

@@ -202,6 +202,18 @@ def _store_validation(
     )
 
 
+def _raise_for_failures(report: Any, stored: ArtifactRef) -> None:
+    """Stop the run on a failed suite; the exception carries the stored report's ref (the
+    operator links its Data Docs even though the task fails)."""
+    from include.validation import ValidationFailed
+
+    try:
+        report.raise_for_failures()
+    except ValidationFailed as exc:
+        exc.artifact = stored
+        raise
+
+
 def stage_validate_raw(
     store: ArtifactStore, prefix: str, raw: ArtifactRef, params: VQCClassifierParams
 ) -> ArtifactRef:
@@ -227,7 +239,7 @@ def stage_validate_raw(
         started,
     )
     log.info("raw-table suite: %s (%.2fs)", "passed" if report.success else "FAILED", _seconds(started))
-    report.raise_for_failures()
+    _raise_for_failures(report, ref)
     return ref
 
 
@@ -372,7 +384,7 @@ def stage_validate_features(store: ArtifactStore, prefix: str, features: Artifac
     ref = _store_validation(
         store, prefix, "validation_features", report, [features], {"angle_range": list(angle_range)}, started
     )
-    report.raise_for_failures()
+    _raise_for_failures(report, ref)
     return ref
 
 
@@ -588,7 +600,7 @@ def stage_evaluate(
     check = _store_validation(
         store, prefix, "validation_results", report, [train, features], {"shots": config.shots}, started
     )
-    report.raise_for_failures()
+    _raise_for_failures(report, check)
     quality = score("vqc", y, predicted, 0.0, predict_seconds)
     return store.put_table(
         prefix,

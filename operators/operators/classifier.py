@@ -58,6 +58,20 @@ class ValidateOperator(_ClassifierOperator):
         self.suite = suite
         self.table = table
 
+    def execute(self, context: Any) -> dict[str, str | None]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.validation import ValidationFailed
+        from operators.links import FAILED_REPORT_KEY
+
+        try:
+            return super().execute(context)
+        except AirflowFailException as exc:
+            failed = exc.__cause__
+            if isinstance(failed, ValidationFailed) and failed.artifact is not None:
+                context["ti"].xcom_push(key=FAILED_REPORT_KEY, value=failed.artifact.to_xcom())
+            raise
+
     def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
         from include.pipelines.vqc_classifier import stage_validate_features, stage_validate_raw
 
