@@ -15,8 +15,10 @@ killed loop with only the remaining iteration budget.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +32,10 @@ from include.maxcut import ProblemSpecError
 
 OPTIMISERS: tuple[str, ...] = ("COBYLA", "Nelder-Mead", "Powell")
 EPSILON = 1e-6
+
+
+class _BudgetSpent(Exception):
+    """Raised inside the objective to stop an optimiser at the iteration budget."""
 
 
 class VQCConfigError(ProblemSpecError):
@@ -203,6 +209,8 @@ def train_vqc(
 
     def loss(theta: np.ndarray) -> float:
         nonlocal execute_seconds
+        if len(history) >= config.max_iterations:
+            raise _BudgetSpent  # SciPy's COBYLA raises a too-small maxfun to n+2; the budget holds
         t0 = time.perf_counter()
         probabilities, _ = circuits.probabilities(sampler, theta)
         execute_seconds += time.perf_counter() - t0
@@ -225,7 +233,9 @@ def train_vqc(
         options: dict[str, float | int] = (
             {"maxiter": remaining, "rhobeg": 0.5} if config.optimiser == "COBYLA" else {"maxfev": remaining}
         )
-        minimize(loss, start, method=config.optimiser, options=options)
+        with contextlib.suppress(_BudgetSpent), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Invalid MAXFUN.*")
+            minimize(loss, start, method=config.optimiser, options=options)
     best = min(history, key=lambda r: (r.loss, r.iteration)) if history else None
     return TrainResult(
         best_parameters=list(best.parameters) if best else [float(t) for t in start],

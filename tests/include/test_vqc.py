@@ -64,6 +64,12 @@ def test_a_resumed_loop_continues_the_iteration_count_and_budget(iris_split) -> 
     assert resumed.transpile_count == len(x_train)  # amplitude: one circuit per sample, once
 
 
+def test_the_iteration_budget_holds_even_below_the_optimisers_minimum(iris_split) -> None:
+    x_train, y_train, _, _ = iris_split
+    config = VQCConfig("angle", 2, 2, reps=2, shots=64, max_iterations=3, seed=1)  # 6 weights
+    assert len(train_vqc(config, x_train[:10], y_train[:10]).iterations) == 3
+
+
 def test_config_errors_name_the_field() -> None:
     with pytest.raises(VQCConfigError, match="optimiser='adam'"):
         VQCConfig("angle", 2, 2, optimiser="adam").check()
