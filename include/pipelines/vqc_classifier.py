@@ -159,6 +159,13 @@ def stage_load(store: ArtifactStore, prefix: str, params: VQCClassifierParams) -
         loaded = load_builtin(params.dataset, params.n_classes)
         frame, origin = loaded.frame, loaded.source
         declared = params.feature_list() or list(loaded.feature_columns)
+        unknown = sorted(set(declared) - set(loaded.feature_columns))
+        if unknown:
+            raise DataSpecError(
+                f"features: {unknown} are not columns of {params.dataset}; "
+                f"choose from {list(loaded.feature_columns)}"
+            )
+        frame = frame[[params.id_column, *declared, params.label_column]]  # the subset asked for
     return store.put_table(
         prefix,
         "raw",

@@ -192,13 +192,7 @@ class ClassifierAggregateOperator(ArtifactStageOperator):
         summary = stage_aggregate(
             store, prefix, upstream["evaluate"], upstream["baselines"], upstream["train"], upstream
         )
-        row = store.read_table(summary).iloc[0]
-        self.log.info(
-            "VQC accuracy %.3f vs %s %.3f: quantum value added %+.3f (train time ratio %.1fx)",
-            row["vqc_accuracy"],
-            row["best_classical"],
-            row["best_classical_accuracy"],
-            row["quantum_value_added"],
-            row["train_time_ratio_vqc_vs_best_classical"],
-        )
+        from include.summary import format_summary
+
+        self.log.info("\n%s", format_summary(store, summary.uri))
         return summary

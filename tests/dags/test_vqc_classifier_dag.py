@@ -128,7 +128,7 @@ def test_every_stage_wrote_parquet_and_a_manifest(store: ArtifactStore, good_run
     assert summary["quantum_value_added"] == pytest.approx(
         summary["vqc_accuracy"] - summary["best_classical_accuracy"]
     )
-    assert "quantum value added" in output
+    assert "quantum value added" in output and "vqc_classifier result" in output
 
 
 @pytest.mark.integration

@@ -206,6 +206,15 @@ def test_encode_refuses_when_no_encoding_fits(store: ArtifactStore, prefix: str)
     assert not store.list_uris(store.uri(f"{prefix}/encode/"))
 
 
+def test_a_feature_subset_of_a_builtin_set_is_loaded_and_validated(store: ArtifactStore, prefix: str) -> None:
+    params = VQCClassifierParams(features="petal_length_cm,petal_width_cm", features_kept=2)
+    raw = stage_load(store, prefix, params)
+    assert list(store.read_table(raw).columns) == ["sample_id", "petal_length_cm", "petal_width_cm", "label"]
+    stage_validate_raw(store, prefix, raw, params)
+    with pytest.raises(DataSpecError, match=r"features: \['petal_size'\] are not columns of iris"):
+        stage_load(store, prefix, VQCClassifierParams(features="petal_size"))
+
+
 def test_params_name_bad_fields() -> None:
     assert VQCClassifierParams.from_mapping({"shots": 64.0, "data_uri": None}).shots == 64
     with pytest.raises(DataSpecError, match=r"unknown parameter\(s\) \['qubits'\]"):
