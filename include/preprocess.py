@@ -31,6 +31,7 @@ STANDARD_SPAN = 3.0  # "standard" maps ±3σ of each component onto the angle ra
 EXAMPLES = 5
 
 Chunks = Callable[[], Iterator[pd.DataFrame]]  # a fresh iterator of chunks per pass
+Arrays = Callable[[], Iterator[np.ndarray]]  # the same chunks' feature matrices
 
 
 @dataclass(frozen=True)
@@ -158,20 +159,27 @@ def _numeric(chunk: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return chunk[list(columns)].to_numpy(dtype=np.float64)
 
 
-def _scan(chunks: Chunks, spec: PreprocessSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pass 0: labels, ids and rows to keep; enforces the imputation policy and finiteness."""
+def _require_columns(columns: Sequence[str], spec: PreprocessSpec) -> None:
+    missing = [c for c in (*spec.feature_columns, spec.label_column) if c not in columns]
+    if missing:
+        raise DataSpecError(
+            f"column(s) {missing} are missing from the table (it has {list(columns)}); "
+            "fix feature_columns / label_column or the table"
+        )
+
+
+def _scan(
+    chunks: Chunks, spec: PreprocessSpec, x_whole: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pass 0: labels, ids and rows to keep; enforces the imputation policy and finiteness.
+    ``x_whole``: the single chunk's feature matrix, already converted (in-memory path)."""
     labels, ids, keep = [], [], []
     nan_counts = np.zeros(len(spec.feature_columns), dtype=np.int64)
     inf_counts = np.zeros(len(spec.feature_columns), dtype=np.int64)
     offset = 0
     for chunk in chunks():
-        missing = [c for c in (*spec.feature_columns, spec.label_column) if c not in chunk.columns]
-        if missing:
-            raise DataSpecError(
-                f"column(s) {missing} are missing from the table (it has {list(chunk.columns)}); "
-                "fix feature_columns / label_column or the table"
-            )
-        x = _numeric(chunk, spec.feature_columns)
+        _require_columns(list(chunk.columns), spec)
+        x = x_whole if x_whole is not None else _numeric(chunk, spec.feature_columns)
         nans = np.isnan(x)
         nan_counts += nans.sum(axis=0)
         inf_counts += np.isinf(x).sum(axis=0)
@@ -228,21 +236,29 @@ def stratified_split(labels: np.ndarray, keep: np.ndarray, test_size: float, see
     return mask
 
 
-def _train_rows(chunks: Chunks, spec: PreprocessSpec, train: np.ndarray) -> Iterator[np.ndarray]:
+def _train_rows(arrays: Arrays, train: np.ndarray) -> Iterator[np.ndarray]:
     offset = 0
-    for chunk in chunks():
-        x = _numeric(chunk, spec.feature_columns)
-        yield x[train[offset : offset + len(chunk)]]
-        offset += len(chunk)
+    for x in arrays():
+        yield x[train[offset : offset + len(x)]]
+        offset += len(x)
 
 
-def fit(chunks: Chunks, spec: PreprocessSpec, labels: np.ndarray, train: np.ndarray) -> FittedTransform:
-    """Fit the transform on the training rows only, from streaming statistics."""
+def fit(
+    chunks: Chunks, spec: PreprocessSpec, labels: np.ndarray, train: np.ndarray, arrays: Arrays | None = None
+) -> FittedTransform:
+    """Fit the transform on the training rows only, from streaming statistics. ``arrays``
+    yields the chunks' feature matrices when the caller has them already."""
+    if arrays is None:
+
+        def arrays() -> Iterator[np.ndarray]:
+            for chunk in chunks():
+                yield _numeric(chunk, spec.feature_columns)
+
     d = len(spec.feature_columns)
     fill: np.ndarray | None = None
     if spec.impute == "mean":
         sums, counts = np.zeros(d), np.zeros(d)
-        for x in _train_rows(chunks, spec, train):
+        for x in _train_rows(arrays, train):
             sums += np.nansum(x, axis=0)
             counts += (~np.isnan(x)).sum(axis=0)
         empty = [c for c, n in zip(spec.feature_columns, counts, strict=True) if n == 0]
@@ -256,7 +272,7 @@ def fit(chunks: Chunks, spec: PreprocessSpec, labels: np.ndarray, train: np.ndar
     class_s = np.zeros((len(classes), d))
     class_ss = np.zeros((len(classes), d))
     position = 0
-    for x in _train_rows(chunks, spec, train):
+    for x in _train_rows(arrays, train):
         if fill is not None:
             x = np.where(np.isnan(x), fill, x)
         y = train_labels[position : position + len(x)]
@@ -301,7 +317,7 @@ def fit(chunks: Chunks, spec: PreprocessSpec, labels: np.ndarray, train: np.ndar
         lo, hi = -STANDARD_SPAN * sd, STANDARD_SPAN * sd
     else:
         lo, hi = np.full(len(components), np.inf), np.full(len(components), -np.inf)
-        for x in _train_rows(chunks, spec, train):
+        for x in _train_rows(arrays, train):
             if fill is not None:
                 x = np.where(np.isnan(x), fill, x)
             p = ((x - mean) / scale) @ components.T
@@ -355,12 +371,18 @@ def preprocess_frame(table: pd.DataFrame, spec: PreprocessSpec) -> PreprocessRes
     def chunks() -> Iterator[pd.DataFrame]:
         yield table
 
-    labels, ids, keep = _scan(chunks, spec)
+    _require_columns(list(table.columns), spec)
+    x_all = _numeric(table, spec.feature_columns)  # converted once, shared by every pass
+
+    def arrays() -> Iterator[np.ndarray]:
+        yield x_all
+
+    labels, ids, keep = _scan(chunks, spec, x_all)
     labels = _label_codes(labels, spec)
     test = stratified_split(labels, keep, spec.test_size, spec.seed)
     train = keep & ~test
-    transform = fit(chunks, spec, labels, train)
-    x = _numeric(table, spec.feature_columns)[keep]
+    transform = fit(chunks, spec, labels, train, arrays)
+    x = x_all[keep] if not keep.all() else x_all
     raw = _unclipped(transform, x)
     values = transform.apply(x)
     features = _output_frame(ids[keep], labels[keep], test[keep], values, transform.output_columns)
