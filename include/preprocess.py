@@ -211,9 +211,9 @@ def _scan(
 
 
 def stratified_split(labels: np.ndarray, keep: np.ndarray, test_size: float, seed: int) -> np.ndarray:
-    """Boolean mask over all rows: True = test. Stratified by label, seeded; dropped rows are neither."""
-    from sklearn.model_selection import train_test_split
-
+    """Boolean mask over all rows: True = test. Stratified by label and seeded: each class's kept
+    rows are permuted with ``default_rng(seed)`` (classes in sorted order) and the first
+    round(test_size * n_c) of them (at least 1, at most n_c - 1) go to the test split."""
     positions = np.flatnonzero(keep)
     classes, counts = np.unique(labels[positions], return_counts=True)
     if len(classes) < 2:
@@ -225,14 +225,13 @@ def stratified_split(labels: np.ndarray, keep: np.ndarray, test_size: float, see
             f"class {classes[counts.argmin()]!r} has {counts.min()} row(s); a stratified split needs >= 2 "
             "per class — add rows or drop that class"
         )
-    try:
-        _, test = train_test_split(
-            positions, test_size=test_size, stratify=labels[positions], random_state=seed
-        )
-    except ValueError as exc:
-        raise DataSpecError(f"test_size={test_size}: cannot split stratified: {exc}") from exc
+    rng = np.random.default_rng(seed)
     mask = np.zeros(len(labels), dtype=bool)
-    mask[test] = True
+    kept_labels = labels[positions]
+    for c, n_c in zip(classes, counts, strict=True):
+        members = rng.permutation(positions[kept_labels == c])
+        n_test = min(max(round(test_size * n_c), 1), n_c - 1)
+        mask[members[:n_test]] = True
     return mask
 
 
@@ -280,7 +279,7 @@ def fit(
         n += len(x)
         s += x.sum(axis=0)
         cross += x.T @ x
-        for k, c in enumerate(classes):
+        for k, c in enumerate(classes if spec.reduction == "select" else ()):
             xc = x[y == c]
             class_n[k] += len(xc)
             class_s[k] += xc.sum(axis=0)
