@@ -301,8 +301,12 @@ def _verified_ref(store: ArtifactStore, value: Mapping[str, Any]) -> ArtifactRef
 def lookup_reuse(store: ArtifactStore, index_uri: str) -> dict[str, ArtifactRef] | None:
     if not store.exists(index_uri):
         return None
-    entry = json.loads(store.get_bytes(index_uri))
-    refs = {name: _verified_ref(store, value) for name, value in entry["artifacts"].items()}
+    try:
+        entry = json.loads(store.get_bytes(index_uri))
+        refs = {name: _verified_ref(store, value) for name, value in entry["artifacts"].items()}
+    except (ValueError, KeyError, AttributeError, ArtifactError):
+        log.warning("reuse index %s is unreadable; recomputing", index_uri)
+        return None
     if any(ref is None for ref in refs.values()):
         log.warning("reuse index %s points at a missing or changed artifact; recomputing", index_uri)
         return None

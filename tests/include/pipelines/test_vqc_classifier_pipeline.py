@@ -120,6 +120,11 @@ def test_preprocessing_is_reused_when_inputs_and_parameters_are_unchanged(
     store.put_bytes(first.uri, parquet_bytes(pd.DataFrame({"x": [1]})))
     _, _, redone = through_features(store, f"{prefix}/d", SMALL, cache)
     assert redone.uri.startswith(store.uri(f"{prefix}/d/")) and redone.sha256 == first.sha256
+    # An unreadable index entry is a miss, not a crash.
+    key = store.read_manifest(redone.uri)["params"]["reuse_key"]
+    store.put_bytes(store.uri(f"{cache}/{key}.json"), b"not json")
+    _, _, again = through_features(store, f"{prefix}/e", SMALL, cache)
+    assert again.uri.startswith(store.uri(f"{prefix}/e/"))
 
 
 def test_training_resumes_from_its_checkpoint(store: ArtifactStore, prefix: str) -> None:
