@@ -21,8 +21,10 @@ import time
 from pathlib import Path
 
 WAITER = r"""
-import asyncio, json, os, resource, sys, time
+import asyncio, json, os, resource, sys, time, tracemalloc
 from operators.triggers.quantum_job import QuantumJobTrigger
+from operators.hooks.quantum import QuantumBackendHook
+from include.backends import jobservice  # imports the first trigger would pay, outside the measurement
 
 job_ids = json.loads(sys.argv[1])
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -36,8 +38,11 @@ async def wait(job_id):
 async def main():
     return await asyncio.gather(*(wait(j) for j in job_ids))
 
+tracemalloc.start()
 results = asyncio.run(main())
+heap_peak = tracemalloc.get_traced_memory()[1]
 print(json.dumps({
+    "heap_peak_bytes": heap_peak,
     "events": [[e.payload["state"] for e in events] for events in results],
     "cpu_seconds": time.process_time() - cpu_before,
     "wall_seconds": time.perf_counter() - wall_before,
@@ -99,6 +104,10 @@ def main() -> None:
         f"  peak RSS {report['rss_peak_kib'] / 1024:.0f} MiB,"
         f" growth while waiting {report['rss_growth_kib'] / 1024:.1f} MiB"
         f" -> {report['rss_growth_kib'] / n:.0f} KiB per waiting job"
+    )
+    print(
+        f"  Python heap at peak while waiting {report['heap_peak_bytes'] / 2**20:.1f} MiB"
+        f" -> {report['heap_peak_bytes'] / n / 1024:.0f} KiB per waiting job (tracemalloc)"
     )
     print("  worker slots held while waiting: 0 (a deferred task leaves its slot; the trigger waits here)")
     out = Path(__file__).resolve().parent / "results"

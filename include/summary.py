@@ -1,8 +1,13 @@
-"""The short human summary of a qaoa_maxcut run, read back from its artifacts."""
+"""The short human summary of a qaoa_maxcut or vqc_classifier run, read back from its artifacts."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from include.artifacts import ArtifactStore, manifest_uri_for
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def latest_summary_uri(store: ArtifactStore, dag_id: str = "qaoa_maxcut") -> str | None:
@@ -20,6 +25,8 @@ def latest_summary_uri(store: ArtifactStore, dag_id: str = "qaoa_maxcut") -> str
 def format_summary(store: ArtifactStore, summary_uri: str) -> str:
     manifest = store.read_manifest(summary_uri)
     row = store.read_table(summary_uri).iloc[0]
+    if "vqc_accuracy" in row.index:
+        return format_classifier_summary(manifest, row, summary_uri)
     recorded = manifest["measurements"]["stage_seconds"]
     order = ["graph", "validate", "encode", "optimise", "sample", "baselines", "aggregate"]
     stage_seconds = {k: recorded[k] for k in order if k in recorded} | recorded  # pipeline order
@@ -47,4 +54,27 @@ def format_summary(store: ArtifactStore, summary_uri: str) -> str:
         )
     if row["quantum_value_added"] <= 0:
         lines.append("  verdict               quantum added nothing over the best classical heuristic here")
+    return "\n".join(lines)
+
+
+def format_classifier_summary(manifest: dict[str, Any], row: pd.Series, summary_uri: str) -> str:
+    """The vqc_classifier run summary: accuracy and F1 against the best classical model."""
+    recorded = manifest["measurements"]["stage_seconds"]
+    order = ["load", "validate_raw", "preprocess", "validate_features", "encode", "train", "evaluate"]
+    stage_seconds = {k: recorded[k] for k in [*order, "baselines", "aggregate"] if k in recorded} | recorded
+    value = float(row["quantum_value_added"])
+    lines = [
+        "vqc_classifier result",
+        f"  encoding              {row['encoding']} ({int(row['n_qubits'])} qubits), "
+        f"{int(row['vqc_iterations'])} iterations",
+        f"  VQC                   accuracy {row['vqc_accuracy']:.3f}, macro-F1 {row['vqc_f1_macro']:.3f}",
+        f"  best classical        {row['best_classical']}: accuracy {row['best_classical_accuracy']:.3f}, "
+        f"macro-F1 {row['best_classical_f1_macro']:.3f}",
+        f"  quantum value added   {value:+.3f} accuracy; training took "
+        f"{row['train_time_ratio_vqc_vs_best_classical']:.0f}x the classical model's time",
+        "  stage times (s)       " + ", ".join(f"{k}={v:.2f}" for k, v in stage_seconds.items()),
+        f"  manifest              {manifest_uri_for(summary_uri)}",
+    ]
+    if value <= 0:
+        lines.append("  verdict               the quantum classifier added nothing over the classical one here")
     return "\n".join(lines)

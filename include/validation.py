@@ -1,12 +1,20 @@
 """Great Expectations suites that gate quantum work: a failed suite stops the run first.
 
+Suites: ``graph`` (MaxCut edge lists), ``raw_table`` (a classifier's input table: schema and
+dtypes, nulls, finite ranges, duplicate ids, class count and balance, minimum row count),
+``features`` (preprocessed features inside the encoding's angle range) and ``results``
+(counts sum to shots, probabilities in [0, 1] summing to 1, expectation values within the
+observable's bounds). All run through ``_run_suite``, which also renders GX's Data Docs HTML
+for the validation (stored beside the report as an artifact attachment).
+
 GX is imported lazily (it takes seconds), so DAG parsing and light imports stay fast.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -22,6 +30,7 @@ class ValidationFailed(Exception):
 
     def __init__(self, suite: str, report: ValidationReport) -> None:
         self.report = report
+        self.artifact: Any = None  # the stored report's ArtifactRef, when the caller stored one
         lines = [f"validation suite {suite!r} failed {len(report.failures)} expectation(s):"]
         lines += [f"  - {failure.describe()}" for failure in report.failures]
         lines.append("Fix the input data and re-run; no quantum work was submitted.")
@@ -47,6 +56,7 @@ class ExpectationOutcome:
 class ValidationReport:
     suite: str
     outcomes: tuple[ExpectationOutcome, ...]
+    data_docs_html: str = field(default="", compare=False, repr=False)
 
     @property
     def success(self) -> bool:
@@ -75,7 +85,14 @@ class ValidationReport:
             raise ValidationFailed(self.suite, self)
 
 
-def _run_suite(suite_name: str, frame: pd.DataFrame, expectations: list[tuple[Any, str]]) -> ValidationReport:
+def _run_suite(
+    suite_name: str,
+    frame: pd.DataFrame,
+    expectations: list[tuple[Any, str]],
+    extra: Sequence[ExpectationOutcome] = (),
+) -> ValidationReport:
+    """Validate ``frame`` against ``expectations`` (each with its human meaning). ``extra``
+    outcomes are checks GX has no expectation for (computed by the caller), reported alike."""
     import great_expectations as gx
 
     context = gx.get_context(mode="ephemeral")
@@ -101,7 +118,12 @@ def _run_suite(suite_name: str, frame: pd.DataFrame, expectations: list[tuple[An
         column = kwargs.get("column") or ",".join(
             str(c) for c in kwargs.get("column_list") or [kwargs.get("column_A"), kwargs.get("column_B")] if c
         )
-        examples = item.result.get("partial_unexpected_list") or []
+        examples = item.result.get("partial_unexpected_list") or _mismatched(item.result)
+        meaning = str((config.meta or {}).get("meaning", ""))
+        raised = (item.exception_info or {}).get("raised_exception") if item.exception_info else False
+        if raised:  # GX could not evaluate it (e.g. a range check on text): say so, it is a failure
+            message = str((item.exception_info or {}).get("exception_message", "")).splitlines()[:1]
+            meaning = f"{meaning} (GX could not evaluate it: {''.join(message)})"
         outcomes.append(
             ExpectationOutcome(
                 expectation=config.type,
@@ -109,10 +131,30 @@ def _run_suite(suite_name: str, frame: pd.DataFrame, expectations: list[tuple[An
                 success=bool(item.success),
                 unexpected_count=int(item.result.get("unexpected_count") or 0),
                 examples=", ".join(repr(_plain(x)) for x in examples[:EXAMPLE_COUNT]),
-                meaning=str((config.meta or {}).get("meaning", "")),
+                meaning=meaning,
             )
         )
-    return ValidationReport(suite_name, tuple(outcomes))
+    outcomes.extend(extra)
+    return ValidationReport(suite_name, tuple(outcomes), data_docs_html=_data_docs(result))
+
+
+def _data_docs(result: Any) -> str:
+    """GX's Data Docs page for one validation result, as a standalone HTML document."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    try:
+        return str(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result)))
+    except Exception as exc:  # rendering is a report, never a reason to lose the validation itself
+        return f"<html><body><p>Data Docs rendering failed: {exc!r}</p></body></html>"
+
+
+def _mismatched(result: dict[str, Any]) -> list[str]:
+    """Column-set expectations report missing/unexpected columns under details.mismatched."""
+    mismatched = (result.get("details") or {}).get("mismatched") or {}
+    found = [f"missing {c}" for c in mismatched.get("missing") or []]
+    found += [f"unexpected {c}" for c in mismatched.get("unexpected") or []]
+    return found
 
 
 def _plain(value: Any) -> Any:
@@ -152,3 +194,176 @@ def validate_graph(edges: pd.DataFrame, n_nodes: int) -> ValidationReport:
             )
         )
     return _run_suite("graph", edges, expectations)
+
+
+NUMERIC_TYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+NUMERIC_TYPES += ["float16", "float32", "float64", "Int64", "Float64"]
+NUMBER_PATTERN = r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$"
+FINITE = 1e300
+
+
+@dataclass(frozen=True)
+class RawTableSchema:
+    """What a classifier's raw input table must look like."""
+
+    feature_columns: tuple[str, ...]
+    label_column: str = "label"
+    id_column: str = "sample_id"
+    min_rows: int = 10
+    min_classes: int = 2
+    min_class_share: float = 0.05  # the rarest class's share of rows
+    allow_extra_columns: bool = False
+
+    @property
+    def columns(self) -> list[str]:
+        return [c for c in (self.id_column, *self.feature_columns, self.label_column) if c]
+
+
+def validate_raw_table(frame: pd.DataFrame, schema: RawTableSchema) -> ValidationReport:
+    """The raw-table suite: columns and dtypes, nulls, finite values, unique ids, at least
+    ``min_classes`` classes with the rarest holding ``min_class_share`` of rows, ``min_rows``."""
+    import great_expectations as gx
+
+    x = gx.expectations
+    expectations: list[tuple[Any, str]] = [
+        (
+            x.ExpectTableRowCountToBeBetween(min_value=schema.min_rows),
+            f"at least {schema.min_rows} rows are needed to train and hold out a test split",
+        ),
+        (
+            x.ExpectTableColumnsToMatchSet(column_set=schema.columns, exact_match=not schema.allow_extra_columns),
+            "the table's columns must be exactly the declared id, features and label"
+            + (" (extra columns allowed)" if schema.allow_extra_columns else "")
+            + "; fix the table or the feature_columns / label_column parameters",
+        ),
+    ]
+    present = set(frame.columns)
+    for column in schema.feature_columns:
+        if column not in present:
+            continue  # the column-set expectation reports it
+        if pd.api.types.is_numeric_dtype(frame[column]) and frame[column].dtype != bool:
+            expectations += [
+                (x.ExpectColumnValuesToNotBeNull(column=column), "feature values must not be NaN or missing"),
+                (
+                    x.ExpectColumnValuesToBeBetween(column=column, min_value=-FINITE, max_value=FINITE),
+                    "feature values must be finite numbers (no infinities)",
+                ),
+            ]
+        else:
+            expectations += [
+                (
+                    x.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES),
+                    f"feature columns must be numeric (found dtype {frame[column].dtype})",
+                ),
+                (
+                    x.ExpectColumnValuesToMatchRegex(column=column, regex=NUMBER_PATTERN),
+                    "a numeric column holds text that is not a number",
+                ),
+            ]
+    if schema.id_column and schema.id_column in present:
+        expectations += [
+            (x.ExpectColumnValuesToNotBeNull(column=schema.id_column), "every row needs an id"),
+            (
+                x.ExpectColumnValuesToBeUnique(column=schema.id_column),
+                "row ids must be unique (duplicate ids)",
+            ),
+        ]
+    extra: list[ExpectationOutcome] = []
+    if schema.label_column in present:
+        label = schema.label_column
+        expectations += [
+            (x.ExpectColumnValuesToNotBeNull(column=label), "every row needs a class label"),
+            (
+                x.ExpectColumnUniqueValueCountToBeBetween(column=label, min_value=schema.min_classes),
+                f"a classifier needs at least {schema.min_classes} classes in the label column",
+            ),
+        ]
+        counts = frame[label].value_counts()
+        if len(counts) >= 1:
+            rarest, share = counts.index[-1], float(counts.iloc[-1] / counts.sum())
+            extra.append(
+                ExpectationOutcome(
+                    expectation="qflow_expect_rarest_class_share_to_be_at_least",
+                    column=label,
+                    success=share >= schema.min_class_share or len(counts) < 2,
+                    unexpected_count=0 if share >= schema.min_class_share else int(counts.iloc[-1]),
+                    examples=f"class {_plain(rarest)!r} has {share:.1%} of rows",
+                    meaning=f"classes must be balanced enough: the rarest class needs >= "
+                    f"{schema.min_class_share:.0%} of rows (rebalance or drop the class)",
+                )
+            )
+    return _run_suite("raw_table", frame, expectations, extra)
+
+
+def validate_features(
+    frame: pd.DataFrame, feature_columns: Sequence[str], angle_range: tuple[float, float]
+) -> ValidationReport:
+    """The preprocessed-features suite: every feature inside the encoding's angle range, labels
+    present, both splits present."""
+    import great_expectations as gx
+
+    x = gx.expectations
+    lo, hi = angle_range
+    expectations: list[tuple[Any, str]] = [
+        (x.ExpectTableRowCountToBeBetween(min_value=2), "no preprocessed rows: nothing to train on"),
+        (
+            x.ExpectTableColumnsToMatchSet(column_set=["sample_id", "label", "split", *feature_columns]),
+            "the features table must have sample_id, label, split and the transform's outputs",
+        ),
+        (x.ExpectColumnValuesToNotBeNull(column="label"), "every row needs a class label"),
+        (
+            x.ExpectColumnDistinctValuesToEqualSet(column="split", value_set=["train", "test"]),
+            "both a train and a test split must be present (and nothing else)",
+        ),
+    ]
+    for column in feature_columns:
+        expectations += [
+            (x.ExpectColumnValuesToNotBeNull(column=column), "features must not be NaN after preprocessing"),
+            (
+                x.ExpectColumnValuesToBeBetween(column=column, min_value=lo, max_value=hi),
+                f"features must lie in the encoding's angle range [{lo:g}, {hi:g}]",
+            ),
+        ]
+    return _run_suite("features", frame, expectations)
+
+
+def validate_results(
+    frame: pd.DataFrame,
+    shots: int,
+    probability_columns: Sequence[str],
+    *,
+    tolerance: float = 1e-9,
+    bounded_columns: dict[str, tuple[float, float]] | None = None,
+) -> ValidationReport:
+    """The results suite: ``counts_total`` equals ``shots`` on every row, each probability in
+    [0, 1], ``probability_sum`` within ``tolerance`` of 1, and expectation values inside their
+    observable's bounds (``bounded_columns``: column → (min, max) eigenvalue)."""
+    import great_expectations as gx
+
+    x = gx.expectations
+    expectations: list[tuple[Any, str]] = [
+        (x.ExpectTableRowCountToBeBetween(min_value=1), "no results to check"),
+        (
+            x.ExpectColumnValuesToBeBetween(column="counts_total", min_value=shots, max_value=shots),
+            f"measured counts must sum to the shots requested ({shots})",
+        ),
+        (
+            x.ExpectColumnValuesToBeBetween(column="probability_sum", min_value=1 - tolerance, max_value=1 + tolerance),
+            f"class probabilities must sum to 1 within {tolerance:g}",
+        ),
+    ]
+    for column in probability_columns:
+        expectations.append(
+            (
+                x.ExpectColumnValuesToBeBetween(column=column, min_value=0.0, max_value=1.0),
+                "probabilities must lie in [0, 1]",
+            )
+        )
+    for column, (low, high) in (bounded_columns or {}).items():
+        expectations.append(
+            (
+                x.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high),
+                f"expectation values must lie within the observable's bounds [{low:g}, {high:g}]",
+            )
+        )
+    return _run_suite("results", frame, expectations)

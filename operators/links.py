@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
 
 DEFAULT_BROWSER_URL = "http://localhost:8888/buckets"
+FAILED_REPORT_KEY = "failed_validation_report"  # XCom key: the ref of a failed suite's report
 
 
 def manifest_browser_url(manifest_uri: str, base: str | None = None) -> str:
@@ -34,3 +35,23 @@ class ArtifactManifestLink(BaseOperatorLink):
         if not isinstance(value, dict) or not value.get("manifest_uri"):
             return ""
         return manifest_browser_url(str(value["manifest_uri"]))
+
+
+class DataDocsLink(BaseOperatorLink):
+    """Great Expectations Data Docs of a validation task, stored beside its report."""
+
+    name = "GX Data Docs"
+
+    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+        value = XCom.get_value(ti_key=ti_key, key="return_value")
+        if not isinstance(value, dict) or not value.get("manifest_uri"):
+            # A failed validation returns nothing, but pushes its stored report's ref first.
+            value = XCom.get_value(ti_key=ti_key, key=FAILED_REPORT_KEY)
+        if not isinstance(value, dict) or not value.get("manifest_uri"):
+            return ""
+        return manifest_browser_url(data_docs_uri(str(value["manifest_uri"])))
+
+
+def data_docs_uri(manifest_uri: str) -> str:
+    """The Data Docs attachment beside a validation artifact's manifest."""
+    return manifest_uri.rsplit("/", 1)[0] + "/data_docs.html"
