@@ -7,9 +7,11 @@ bitstrings exactly as it would on hardware.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -24,6 +26,10 @@ from include.maxcut import bitstring_to_bits, cut_values, maxcut_ising
 
 OPTIMISERS: tuple[str, ...] = ("COBYLA", "Nelder-Mead", "Powell")
 _PARAMETER_NAMESPACE = uuid.UUID("5d0b3c1e-6a8e-4a8f-9b7e-0f1a2b3c4d5e")
+
+
+class _BudgetSpent(Exception):
+    """Raised inside the objective when the evaluation budget is used up."""
 
 
 class QAOAConfigError(ValueError):
@@ -175,6 +181,8 @@ def optimise_qaoa(
 
     def energy(theta: np.ndarray) -> float:
         nonlocal best_so_far
+        if len(history) >= max_iterations:
+            raise _BudgetSpent  # SciPy's COBYLA raises a too-small maxiter to n+2; the budget holds
         value, expected_cut, _, sampled_best = objective.evaluate(sample(theta))
         best_so_far = max(best_so_far, sampled_best)
         record = IterationRecord(len(history), [float(t) for t in theta], value, expected_cut, best_so_far)
@@ -191,7 +199,9 @@ def optimise_qaoa(
         options: dict[str, float | int] = (
             {"maxiter": remaining, "rhobeg": 0.25} if optimiser == "COBYLA" else {"maxfev": remaining}
         )
-        minimize(energy, start, method=optimiser, options=options)
+        with contextlib.suppress(_BudgetSpent), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # COBYLA's "maxiter < n+2" notice
+            minimize(energy, start, method=optimiser, options=options)
     best_record = min(history, key=lambda r: r.energy) if history else None
     best_theta = np.asarray(best_record.parameters if best_record else start)
     final_energy, expected_cut, bitstring, cut = objective.evaluate(sample(np.asarray(best_theta, dtype=float)))

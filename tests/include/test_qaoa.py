@@ -94,3 +94,9 @@ def test_ansatz_builder_is_pure_and_its_qpy_is_reproducible() -> None:
         dumps.append(buffer.getvalue())
     assert dumps[0] == dumps[1]
     assert qaoa_ansatz(objective.cost, reps=2) == qaoa_ansatz(objective.cost, reps=2)
+
+
+def test_the_evaluation_budget_holds_even_below_cobylas_minimum() -> None:
+    ansatz, objective = _problem()  # 4 parameters: SciPy's COBYLA would insist on 6 evaluations
+    result = optimise_qaoa(ansatz, objective, shots=128, max_iterations=3, seed=2)
+    assert len(result.iterations) == 3
