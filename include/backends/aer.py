@@ -19,6 +19,7 @@ import numpy as np
 
 from include.backends.base import JobState, JobStatus, QuantumBackend, RawResult, SamplerJob
 from include.backends.errors import StructuralQuantumError, classify
+from include.backends.fake import fake_backend
 
 METHODS = ("automatic", "statevector", "matrix_product_state")
 STATEVECTOR_MAX_QUBITS = 30  # 2^30 amplitudes x 16 B = 16 GiB: the ceiling on a 24 GiB machine
@@ -75,23 +76,6 @@ def choose_method(circuit: Any, *, noisy: bool = False) -> MethodChoice:
     else:
         method, reason = "statevector", "statevector is as cheap as MPS at this size and entanglement"
     return MethodChoice(method, reason, n, depth, two_qubit, crossings, sv_cost, mps_cost)
-
-
-def fake_backend(name: str) -> Any:
-    """An IBM fake backend by name, e.g. 'fake_manila' or 'FakeSherbrooke'."""
-    from qiskit_ibm_runtime import fake_provider
-
-    wanted = name.replace("_", "").lower()
-    for attr in dir(fake_provider):
-        if attr.lower() == wanted and attr.startswith("Fake") and "V2" not in attr:
-            return getattr(fake_provider, attr)()
-    for attr in dir(fake_provider):
-        if attr.lower().removesuffix("v2") == wanted and attr.startswith("Fake"):
-            return getattr(fake_provider, attr)()
-    raise StructuralQuantumError(
-        f"unknown fake backend {name!r}",
-        hint="use a name from qiskit_ibm_runtime.fake_provider, e.g. fake_manila",
-    )
 
 
 class AerBackend(QuantumBackend):

@@ -67,7 +67,7 @@ class IBMRuntimeBackend(QuantumBackend):
         self._jobs: dict[str, Any] = {}
         self._context: Any = None
         if self.local:
-            from include.backends.aer import fake_backend
+            from include.backends.fake import fake_backend
 
             self._service = None
             self._backend = fake_backend(backend_name)

@@ -11,41 +11,12 @@ import io
 import os
 import threading
 import time
-import warnings
 from functools import cache
 from typing import Any
 
+from include.backends.fake import fake_backend
+
 DEFAULT_BACKEND = "fake_manila"
-
-
-def fake_backend_names() -> dict[str, str]:
-    """backend name (e.g. "fake_manila") -> class name in qiskit_ibm_runtime.fake_provider."""
-    from qiskit_ibm_runtime import fake_provider
-    from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
-
-    names: dict[str, str] = {}
-    for attr in dir(fake_provider):
-        cls = getattr(fake_provider, attr)
-        if isinstance(cls, type) and issubclass(cls, FakeBackendV2) and cls is not FakeBackendV2:
-            name = getattr(cls, "backend_name", None)
-            if isinstance(name, str):
-                names[name] = attr
-    return names
-
-
-def fake_backend(name: str) -> Any:
-    """A fake backend from qiskit_ibm_runtime.fake_provider by its name (e.g. "fake_manila")."""
-    from qiskit_ibm_runtime import fake_provider
-
-    known = fake_backend_names()
-    if name not in known:
-        raise ValueError(
-            f"unknown fake backend {name!r}: use a name from qiskit_ibm_runtime.fake_provider,"
-            f" e.g. {', '.join(sorted(known)[:8])}, ..."
-        )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "properties of fake_... are not typical"
-        return getattr(fake_provider, known[name])()
 
 
 def backend_info(name: str) -> dict[str, Any]:

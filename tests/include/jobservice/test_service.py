@@ -18,7 +18,8 @@ import httpx
 import pytest
 from qiskit import QuantumCircuit, transpile
 
-from include.jobservice.execution import encode_circuit, fake_backend
+from include.backends.fake import fake_backend
+from include.jobservice.execution import encode_circuit
 from include.jobservice.process import JobServiceProcess
 
 SHOTS = 500
