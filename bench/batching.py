@@ -2,7 +2,8 @@
 
 10-qubit QAOA (3-regular MaxCut, p=2), 200 parameter points, 1024 shots, through the backend
 interface the operators use (submit, poll, collect), on two backends: Aer in process, and the
-local job service (HTTP, queue, worker process, FakeKolkata's 27-qubit noise model).
+local job service (HTTP, queue, worker process; FakeKolkata's 27-qubit target with its noise model
+switched off, so the figure is about submission overhead rather than noise simulation).
 Target: >= 10x.
 
 Usage: python bench/batching.py [--points N] [--repeats R]
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -60,7 +62,12 @@ def main() -> None:
     aer = measure(AerBackend(method="statevector", seed=SEED), args.points, args.repeats)
     with (
         tempfile.TemporaryDirectory() as tmp,
-        JobServiceProcess(Path(tmp) / "jobs.sqlite", workers=1, backend="fake_kolkata") as service,
+        JobServiceProcess(
+            Path(tmp) / "jobs.sqlite",
+            workers=1,
+            backend="fake_kolkata",
+            env={**os.environ, "QFLOW_JOBSERVICE_NOISE": "off"},  # measure orchestration, not noise simulation
+        ) as service,
     ):
         remote = measure(JobServiceBackend(service.url, backend_name="fake_kolkata"), args.points, args.repeats)
     print(f"batching: {N_QUBITS}-qubit QAOA p={REPS}, {args.points} points x {SHOTS} shots, median of {args.repeats}")

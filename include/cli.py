@@ -30,6 +30,8 @@ def serve_emulator(args: argparse.Namespace) -> int:
     except FaultConfigError as exc:
         print(f"error: --faults: {exc}", file=sys.stderr)
         return 2
+    if args.noise:  # workers are spawned later and read it from the environment
+        os.environ["QFLOW_JOBSERVICE_NOISE"] = args.noise
     backend = args.backend or os.environ.get("QFLOW_JOBSERVICE_BACKEND") or execution.DEFAULT_BACKEND
     try:
         execution.fake_backend(backend)
@@ -68,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1, help="Aer worker processes (default 1)")
     serve.add_argument("--backend", default=None, help="fake backend whose noise model to use (fake_manila)")
     serve.add_argument("--faults", help="fault configuration as JSON (or env QFLOW_JOBSERVICE_FAULTS)")
+    serve.add_argument(
+        "--noise",
+        choices=("on", "off"),
+        default=None,
+        help="simulate the backend's noise model (default on; env QFLOW_JOBSERVICE_NOISE)",
+    )
     args = parser.parse_args(argv)
     if args.command == "emulator":
         return serve_emulator(args)

@@ -24,6 +24,7 @@ def backend_info(name: str) -> dict[str, Any]:
     config = backend.configuration() if hasattr(backend, "configuration") else None
     coupling = backend.coupling_map
     return {
+        "noise": noise_enabled(),
         "name": backend.name,
         "num_qubits": backend.num_qubits,
         "basis_gates": sorted(backend.operation_names),
@@ -58,11 +59,22 @@ def encode_circuit(circuit: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def noise_enabled() -> bool:
+    """QFLOW_JOBSERVICE_NOISE=off runs the backend's target (gates, coupling map) without its noise
+    model: a fast, exact service for measuring orchestration rather than simulation."""
+    value = os.environ.get("QFLOW_JOBSERVICE_NOISE", "on").lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"QFLOW_JOBSERVICE_NOISE={value!r}: use 'on' or 'off'")
+    return value == "on"
+
+
 @cache
 def _simulator(name: str) -> Any:
     from qiskit_aer import AerSimulator
 
-    return AerSimulator.from_backend(fake_backend(name))
+    if noise_enabled():
+        return AerSimulator.from_backend(fake_backend(name))
+    return AerSimulator.from_backend(fake_backend(name), noise_model=None)
 
 
 def watch_parent(parent_pid: int, interval: float = 1.0) -> None:

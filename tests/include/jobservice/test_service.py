@@ -219,3 +219,22 @@ def test_serve_refuses_bad_settings_naming_the_option(tmp_path: Path) -> None:
         cmd = [sys.executable, "-m", "include.cli", "emulator", "serve", "--db", str(tmp_path / "x.sqlite")]
         done = subprocess.run(cmd + args, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and named in done.stderr, (args, done.stderr)
+
+
+def test_noise_can_be_switched_off_for_exact_results(tmp_path: Path) -> None:
+    from include.backends.base import SamplerJob, SamplerPub
+    from include.backends.execute import run_to_completion
+    from include.backends.jobservice import JobServiceBackend
+    from include.jobservice.process import JobServiceProcess
+
+    circuit = QuantumCircuit(3)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.cx(1, 2)
+    circuit.measure_all()
+    with JobServiceProcess(tmp_path / "jobs.sqlite", env={**os.environ, "QFLOW_JOBSERVICE_NOISE": "off"}) as service:
+        backend = JobServiceBackend(service.url, backend_name="fake_manila")
+        assert backend.backend_info()["noise"] is False
+        isa = transpile(circuit, target=backend.target(), seed_transpiler=1)
+        counts = run_to_completion(backend, SamplerJob([SamplerPub(isa)], 500, "ideal-ghz")).counts[0][0]
+    assert set(counts) == {"000", "111"} and sum(counts.values()) == 500
