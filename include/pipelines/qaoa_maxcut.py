@@ -7,7 +7,6 @@ and writes one artifact with a manifest. The Airflow operators call exactly thes
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
@@ -18,6 +17,7 @@ import pandas as pd
 
 from include.artifacts import ArtifactError, ArtifactRef, ArtifactStore, read_parquet_bytes
 from include.baselines import HEURISTICS, run_baselines
+from include.checkpoint import LoopCheckpoint
 from include.maxcut import (
     GRAPH_KINDS,
     WEIGHT_KINDS,
@@ -218,18 +218,10 @@ def stage_optimise(
         "seed": params.seed,
         "inputs": [graph.sha256, encoding.sha256],
     }
-    checkpoint_uri = store.uri(f"{prefix.strip('/')}/optimise/checkpoint.json")
-    previous: list[IterationRecord] = []
-    if store.exists(checkpoint_uri):
-        saved = json.loads(store.get_bytes(checkpoint_uri))
-        if saved.get("settings") == loop_settings:
-            previous = [IterationRecord(**r) for r in saved["iterations"]]
-    history: list[IterationRecord] = list(previous)
-
-    def checkpoint(record: IterationRecord) -> None:
-        history.append(record)
-        state = {"settings": loop_settings, "iterations": [asdict(r) for r in history]}
-        store.put_bytes(checkpoint_uri, json.dumps(state).encode(), content_type="application/json")
+    checkpoint = LoopCheckpoint(
+        store, store.uri(f"{prefix.strip('/')}/optimise/checkpoint.json"), loop_settings, IterationRecord
+    )
+    previous = checkpoint.load()
 
     resume_point = min(previous, key=lambda r: r.energy).parameters if previous else None
     result = optimise_qaoa(
@@ -241,7 +233,7 @@ def stage_optimise(
         seed=params.seed,
         initial_point=resume_point,
         previous=previous,
-        on_iteration=checkpoint,
+        on_iteration=checkpoint.append,
         job_key=f"{prefix}:optimise",
     )
     isa = io.BytesIO()

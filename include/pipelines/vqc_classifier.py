@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from include.artifacts import ArtifactError, ArtifactRef, ArtifactStore, canonical_json, sha256_hex
+from include.checkpoint import LoopCheckpoint
 from include.datasets import BUILTIN_DATASETS, DEFAULT_MAX_ROWS, DataSpecError
 from include.versions import code_version
 
@@ -501,19 +502,10 @@ def stage_train(
     train, _, columns = _split(store, features)
     settings = {**asdict(config), "inputs": [features.sha256, encoding.sha256]}
     settings["angle_range"] = list(config.angle_range)
-    checkpoint_uri = store.uri(f"{prefix.strip('/')}/train/checkpoint.json")
-    previous: list[TrainRecord] = []
-    if store.exists(checkpoint_uri):
-        saved = json.loads(store.get_bytes(checkpoint_uri))
-        if saved.get("settings") == settings:
-            previous = [TrainRecord(**r) for r in saved["iterations"]]
-            log.info("train: resuming from checkpoint after %d iteration(s)", len(previous))
-    history: list[TrainRecord] = list(previous)
-
-    def checkpoint(record: TrainRecord) -> None:
-        history.append(record)
-        state = {"settings": settings, "iterations": [asdict(r) for r in history]}
-        store.put_bytes(checkpoint_uri, json.dumps(state).encode(), content_type="application/json")
+    checkpoint = LoopCheckpoint(store, store.uri(f"{prefix.strip('/')}/train/checkpoint.json"), settings, TrainRecord)
+    previous = checkpoint.load()
+    if previous:
+        log.info("train: resuming from checkpoint after %d iteration(s)", len(previous))
 
     resume_point = min(previous, key=lambda r: r.loss).parameters if previous else None
     result = train_vqc(
@@ -522,7 +514,7 @@ def stage_train(
         train["label"].to_numpy(),
         initial_point=resume_point,
         previous=previous,
-        on_iteration=checkpoint,
+        on_iteration=checkpoint.append,
     )
     return store.put_table(
         prefix,
