@@ -51,6 +51,9 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         fallback_tiers: tuple[int, ...] | list[int] = (1,),
         classical_source: Any = None,
         queue_sla_seconds: float | None = None,
+        environment: str | None = None,
+        retry_attempts: int = 5,
+        retry_base_seconds: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -62,6 +65,9 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         self.fallback_tiers = tuple(int(t) for t in fallback_tiers)
         self.classical_source = classical_source
         self.queue_sla_seconds = queue_sla_seconds
+        self.environment = environment  # None: the Airflow Variable / QFLOW_ENVIRONMENT / policy default
+        self.retry_attempts = retry_attempts  # transient provider errors: attempts before falling back
+        self.retry_base_seconds = retry_base_seconds
         self.circuit = circuit
         self.backend = backend
         self.shots = shots
@@ -105,7 +111,20 @@ class QuantumSubmitOperator(ArtifactStageOperator):
 
         from include.policy import current_environment_name
 
+        if self.environment:  # pinned by the DAG (e.g. the chaos drill's budget scenario)
+            return str(self.environment)
         return current_environment_name(policy, Variable.get("qflow_environment", default=None))
+
+    def _retrying(self, call: Any, what: str) -> Any:
+        """A provider call with transient retries (exponential backoff + jitter, up to the limit)."""
+        from include.backends.errors import call_with_retries
+
+        return call_with_retries(
+            call,
+            max_attempts=self.retry_attempts,
+            base=self.retry_base_seconds,
+            on_retry=lambda e, n, d: self.log.warning("%s attempt %d failed (%s); retry in %.1fs", what, n, e, d),
+        )
 
     def _admit(self, key: str, backend_name: str, shots: int) -> None:
         """Reserve the job's cost against the environment's budgets, or refuse (no retry)."""
@@ -197,18 +216,6 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         )
         self.log.info("transpiled circuit for %s (%s, %.3f s)", backend.name, source, compile_seconds)
         pub = SamplerPub(isa, None if values is None else np.array([values]))
-        report = preflight(
-            [pub],
-            shots,
-            backend.target(),
-            backend.max_shots(),
-            PreflightLimits(self.max_depth, self.shot_budget, self.max_runtime_seconds),
-        )
-        try:
-            report.raise_for_problems(backend.name)
-        except QuantumError as exc:
-            raise AirflowFailException(str(exc)) from exc
-
         structure = circuit_structure(circuit)
         key = self.idempotency_key(structure, values, shots, context)
         details: dict[str, Any] = {
@@ -223,19 +230,41 @@ class QuantumSubmitOperator(ArtifactStageOperator):
             "shots": shots,
             "deferred_at": None,
         }
+        try:  # the provider may be down already: that is a reason to fall back, not a bug
+            max_shots = self._retrying(backend.max_shots, "backend info")
+        except QuantumError as exc:
+            return self._fallback(store, prefix, context, details, exc)
+        report = preflight(
+            [pub],
+            shots,
+            backend.target(),
+            max_shots,
+            PreflightLimits(self.max_depth, self.shot_budget, self.max_runtime_seconds),
+        )
+        try:
+            report.raise_for_problems(backend.name)
+        except QuantumError as exc:
+            raise AirflowFailException(str(exc)) from exc
+
         try:
             job_id = self._submit_once(backend, pub, shots, key, report.total_shots)
         except QuantumError as exc:
             return self._fallback(store, prefix, context, details, exc)
         details["job_id"] = job_id
-        status = backend.status(job_id)
-        if status.state.terminal or not self.deferrable:
-            while not status.state.terminal:  # not deferrable: wait here, holding the slot
+        try:
+            status = self._retrying(lambda: backend.status(job_id), "status")
+            while not status.state.terminal and not self.deferrable:  # wait here, holding the slot
                 time.sleep(self.poll_interval)
-                status = backend.status(job_id)
+                status = self._retrying(lambda: backend.status(job_id), "status")
+        except QuantumError as exc:  # the job exists but cannot be observed: its reservation stays spent
+            return self._fallback(store, prefix, context, details, exc)
+        if status.state.terminal:
             return self._finish(store, prefix, context, backend, details, status.state.value)
         deferred_at = time.time()
         details["deferred_at"] = deferred_at
+        # The submission's state also goes to the store: resumption must not depend on the
+        # trigger's kwargs surviving (`airflow dags test` resumes deferred tasks without them).
+        store.put_bytes(self._details_uri(store, prefix), json.dumps(details).encode(), "application/json")
         self.defer(
             trigger=QuantumJobTrigger(
                 job_id,
@@ -252,7 +281,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
     def _submit_once(self, backend: Any, pub: Any, shots: int, key: str, total_shots: int) -> str:
         """Admission, ledger claim, then submit — or find the job an earlier attempt submitted."""
         from include.backends.base import JobStatus, SamplerJob
-        from include.backends.errors import QuantumError, call_with_retries
+        from include.backends.errors import QuantumError
 
         self._admit(key, backend.name, total_shots)
         ledger = self._ledger()
@@ -262,17 +291,12 @@ class QuantumSubmitOperator(ArtifactStageOperator):
             self.log.info("job for key %s already submitted as %s; not submitting again", key[:12], job_id)
         else:
             finder = getattr(backend, "find_job", None)
-            found = finder(key) if (finder is not None and not won) else None
+            found = self._retrying(lambda: finder(key), "find_job") if (finder is not None and not won) else None
             job_id = found.job_id if isinstance(found, JobStatus) else found
             if job_id is None:
                 job = SamplerJob([pub], shots, key, {"seed": self._seed()})
                 try:
-                    job_id = call_with_retries(
-                        lambda: backend.submit(job),
-                        on_retry=lambda e, n, d: self.log.warning(
-                            "submit attempt %d failed (%s); retry in %.1fs", n, e, d
-                        ),
-                    )
+                    job_id = self._retrying(lambda: backend.submit(job), "submit")
                 except QuantumError as exc:
                     ledger.update(key, state="ERROR", error=str(exc))
                     self._spend().release(key)  # nothing was submitted: give the budget back
@@ -282,13 +306,20 @@ class QuantumSubmitOperator(ArtifactStageOperator):
 
         return str(job_id)
 
-    def execute_complete(self, context: Any, event: Mapping[str, Any], details: Mapping[str, Any]) -> dict[str, Any]:
+    def _details_uri(self, store: ArtifactStore, prefix: str) -> str:
+        return store.uri(f"{prefix}/{self.task_id}/submission.json")
+
+    def execute_complete(
+        self, context: Any, event: Mapping[str, Any], details: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         from include.backends.errors import _BY_CLASS, ErrorClass, QuantumError
         from include.fallback import QueueSLAExceeded
         from operators.hooks.artifact_store import ArtifactStoreHook
 
         store = ArtifactStoreHook(self.aws_conn_id).get_store()
         prefix = self.run_prefix(context)
+        if details is None:
+            details = json.loads(store.get_bytes(self._details_uri(store, prefix)))
         state = str(event["state"])
         if state == "SLA_EXCEEDED":
             backend = self._backend()
