@@ -64,6 +64,8 @@ PARAMS = {
 
 FALLBACK_TIERS = (1, 2, 3, 4)  # quantum → classical heuristic → cached → result pending
 QUEUE_SLA_SECONDS = 600.0  # a queued job waiting longer than this falls back
+# Quantum value is judged per workload: the same problem family and size on the same backend.
+WORKLOAD = "qaoa_maxcut:{{ params.graph_kind }}:{{ params.n_nodes }}:{{ params.degree }}:{{ params.backend }}"
 
 # Each field is rendered natively, so operators receive ints and strings, not text.
 PROBLEM = {name: "{{ params." + name + " }}" for name in PARAMS}
@@ -121,11 +123,13 @@ def qaoa_maxcut() -> None:
         fallback_tiers=FALLBACK_TIERS,
         classical_source=baselines.output,
         queue_sla_seconds=QUEUE_SLA_SECONDS,
+        workload=WORKLOAD,
     )
     readiness >> gate >> [approve, sample]
     approve >> sample
     MaxCutAggregateOperator(
         task_id="aggregate",
+        workload=WORKLOAD,
         stages={
             "sample": sample.output,
             "graph": graph.output,

@@ -26,7 +26,16 @@ if TYPE_CHECKING:
 
 
 class QuantumSubmitOperator(ArtifactStageOperator):
-    template_fields = ("circuit", "parameter_source", "shots", "backend", "seed", "classical_source", "approved")
+    template_fields = (
+        "circuit",
+        "parameter_source",
+        "shots",
+        "backend",
+        "seed",
+        "classical_source",
+        "approved",
+        "workload",
+    )
     ui_color = "#efe4fb"
 
     def __init__(
@@ -52,6 +61,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         classical_source: Any = None,
         queue_sla_seconds: float | None = None,
         environment: str | None = None,
+        workload: str | None = None,
         retry_attempts: int = 5,
         retry_base_seconds: float = 1.0,
         **kwargs: Any,
@@ -66,6 +76,8 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         self.classical_source = classical_source
         self.queue_sla_seconds = queue_sla_seconds
         self.environment = environment  # None: the Airflow Variable / QFLOW_ENVIRONMENT / policy default
+        # Quantum-value routing: a workload whose quantum runs added nothing lately goes classical.
+        self.workload = workload
         self.retry_attempts = retry_attempts  # transient provider errors: attempts before falling back
         self.retry_base_seconds = retry_base_seconds
         self.circuit = circuit
@@ -246,6 +258,13 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         except QuantumError as exc:
             raise AirflowFailException(str(exc)) from exc
 
+        if self.workload and FallbackTierSet(self.fallback_tiers).falls_back:
+            from include.quantum_value import QuantumValueRecord
+
+            decision = QuantumValueRecord().decide(self.workload, context["run_id"], self._policy().quantum_value)
+            self.log.info("quantum-value routing for %s: %s (%s)", self.workload, decision.route, decision.reason)
+            if not decision.use_quantum:
+                return self._fallback(store, prefix, context, details, None, route_to_classical=decision.reason)
         try:
             job_id = self._submit_once(backend, pub, shots, key, report.total_shots)
         except QuantumError as exc:
@@ -456,7 +475,13 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         )
 
     def _fallback(
-        self, store: ArtifactStore, prefix: str, context: Any, details: Mapping[str, Any], error: Any
+        self,
+        store: ArtifactStore,
+        prefix: str,
+        context: Any,
+        details: Mapping[str, Any],
+        error: Any,
+        route_to_classical: str | None = None,
     ) -> ArtifactRef:
         """Quantum failed for a reason a fallback may cover: try the configured tiers, label the result.
         Structural and auth errors (and runs configured with tier 1 only) fail the task instead."""
@@ -465,7 +490,9 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         from include.pending import PendingQueue
 
         tiers = FallbackTierSet(self.fallback_tiers)
-        if not tiers.falls_back or (not error.retryable and error.error_class.value != "quota"):
+        if route_to_classical is None and (
+            not tiers.falls_back or (not error.retryable and error.error_class.value != "quota")
+        ):
             raise (AirflowException if error.retryable else AirflowFailException)(str(error)) from error
         used: list[Any] = []
 
@@ -493,7 +520,14 @@ class QuantumSubmitOperator(ArtifactStageOperator):
             params = dict(context["params"]) if context.get("params") else {}
             PendingQueue().add(self.dag_id, context["run_id"], self.task_id, params, reason)
 
-        outcome = run_tiers(quantum=quantum, classical=classical, cached=cached, pending=pending, tiers=tiers.tiers)
+        outcome = run_tiers(
+            quantum=quantum,
+            classical=classical,
+            cached=cached,
+            pending=pending,
+            tiers=tiers.tiers,
+            route_to_classical=route_to_classical,
+        )
         self.log.warning("fallback: tier %d (%s) — %s", int(outcome.tier), outcome.tier.name.lower(), outcome.reason)
         produced_by = {
             FallbackTier.CLASSICAL: "classical",

@@ -160,3 +160,28 @@ def test_budget_exhausted_falls_back_to_the_classical_tier_and_spends_nothing(
     summary = store.read_table(store.uri(f"{base}/summary/data.parquet")).iloc[0]
     assert summary["sample_tier"] == 2
     assert SpendLedger(ledger_url).usage("dev").spend_today == 0  # nothing spent, nothing submitted
+
+
+def test_quantum_value_routes_a_useless_workload_to_classical_and_records_useful_runs(
+    qflow_env: dict[str, str], store: ArtifactStore, tmp_path: Path
+) -> None:
+    from include.quantum_value import QuantumValueRecord
+
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    env = {**qflow_env, "QFLOW_LEDGER_URL": ledger_url}
+    record = QuantumValueRecord(ledger_url)
+    workload = "qaoa_maxcut:regular:8:3:aer"
+    proc, run_id = dags_test(env, SMALL_CONF)  # nothing measured yet: quantum runs, and is recorded
+    assert run_state(proc.stdout + proc.stderr) == "success"
+    assert len(record.recent(workload, 100)) == 1
+    for i in range(10):  # ten runs in which quantum added nothing over the best heuristic
+        record.record(workload, f"past-{i}", quantum_objective=9.0, classical_objective=10.0)
+    proc, run_id = dags_test(env, SMALL_CONF)
+    output = proc.stdout + proc.stderr
+    assert run_state(output) == "success", output[-3000:]
+    label = store.read_manifest(store.uri(f"runs/qaoa_maxcut/{safe_key_part(run_id)}/sample/manifest.json"))["params"][
+        "fallback"
+    ]
+    assert label["tier"] == 2 and "added nothing" in label["reason"]
+    assert label["attempts"][0]["outcome"] == "skipped"
+    assert len(record.recent(workload, 100)) == 11  # a classical-tier run is not a quantum measurement
