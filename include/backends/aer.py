@@ -8,7 +8,6 @@ DONE by the time anyone asks; the interface is still the same as for queued prov
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -171,8 +170,3 @@ class AerBackend(QuantumBackend):
     def result(self, job_id: str) -> RawResult:
         self.status(job_id)
         return self._jobs[job_id][1]
-
-
-def ideal_log2_states(n_qubits: int) -> float:
-    """Bits needed for a statevector of n qubits (used in messages)."""
-    return math.log2(16) + n_qubits
