@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import mimetypes
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -202,7 +203,8 @@ class ArtifactStore:
         files = []
         for att_name, att_bytes in sorted((attachments or {}).items()):
             att_uri = f"{base}/{safe_key_part(att_name)}"
-            self.put_bytes(att_uri, att_bytes)
+            # A content type lets a browser open an attachment (an HTML report, its images) in place.
+            self.put_bytes(att_uri, att_bytes, mimetypes.guess_type(att_name)[0] or "application/octet-stream")
             files.append({"name": att_name, "uri": att_uri, "sha256": sha256_hex(att_bytes), "bytes": len(att_bytes)})
         manifest = {
             "qflow_manifest": MANIFEST_FORMAT,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -76,9 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="simulate the backend's noise model (default on; env QFLOW_JOBSERVICE_NOISE)",
     )
+    pools = commands.add_parser("pools", help="write the policy's Airflow pools as an `airflow pools import` file")
+    pools.add_argument("file", help="where to write the JSON (then: airflow pools import FILE)")
     args = parser.parse_args(argv)
     if args.command == "emulator":
         return serve_emulator(args)
+    if args.command == "pools":
+        from include.policy import airflow_pools_json, load_policy
+
+        Path(args.file).write_text(json.dumps(airflow_pools_json(load_policy()), indent=2))
+        return 0
 
     from include import lineage as lineage_mod
     from include.summary import format_summary, latest_summary_uri

@@ -69,6 +69,20 @@ class QuantumValuePolicy(BaseModel):
     probe_every: int = Field(5, gt=0)
 
 
+class PoolSpec(BaseModel):
+    """An Airflow pool: how many of a backend's tasks may run at once (backpressure per backend)."""
+
+    model_config = ConfigDict(extra="forbid")
+    slots: int = Field(gt=0)
+    description: str = ""
+
+
+DEFAULT_POOLS = {
+    "qflow_aer": PoolSpec(slots=2, description="in-process Aer simulation"),
+    "qflow_jobservice": PoolSpec(slots=4, description="jobs in flight on the local job service"),
+}
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     default_environment: str
@@ -76,6 +90,7 @@ class Policy(BaseModel):
     environments: dict[str, Environment] = Field(min_length=1)
     alert_fraction: float = Field(0.8, gt=0, le=1)
     quantum_value: QuantumValuePolicy = QuantumValuePolicy()
+    pools: dict[str, PoolSpec] = Field(default_factory=lambda: dict(DEFAULT_POOLS))
 
     @model_validator(mode="after")
     def _default_exists(self) -> Policy:
@@ -96,6 +111,14 @@ class Policy(BaseModel):
             if fnmatch.fnmatchcase(backend, pattern):
                 return model
         raise PolicyError(f"no cost model matches backend {backend!r}; add a pattern for it under cost_models")
+
+
+def airflow_pools_json(policy: Policy) -> dict[str, dict[str, Any]]:
+    """The policy's pools in the format ``airflow pools import`` reads."""
+    return {
+        name: {"slots": pool.slots, "description": pool.description, "include_deferred": False}
+        for name, pool in sorted(policy.pools.items())
+    }
 
 
 def load_policy(path: str | Path | None = None) -> Policy:

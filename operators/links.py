@@ -55,3 +55,15 @@ class DataDocsLink(BaseOperatorLink):
 def data_docs_uri(manifest_uri: str) -> str:
     """The Data Docs attachment beside a validation artifact's manifest."""
     return manifest_uri.rsplit("/", 1)[0] + "/data_docs.html"
+
+
+class BenchmarkReportLink(BaseOperatorLink):
+    """The nightly benchmark's HTML report (with its plots), stored beside the night's results."""
+
+    name = "Benchmark report"
+
+    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+        value = XCom.get_value(ti_key=ti_key, key="return_value")
+        if not isinstance(value, dict) or not value.get("report_uri"):
+            return ""
+        return manifest_browser_url(str(value["report_uri"]))

@@ -20,6 +20,8 @@ else
   done
   echo
 fi
+# The policy's pools (per backend family); the scheduler does not start tasks of a missing pool.
+qflow pools "$QFLOW_STATE_DIR/pools.json" && airflow pools import "$QFLOW_STATE_DIR/pools.json" >/dev/null
 user="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS%%:*}"
 password_file="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
 echo "Airflow UI: http://localhost:8080  (user: $user, password: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], '?'))" "$password_file" "$user" 2>/dev/null || echo "see $password_file"))"

@@ -85,7 +85,10 @@ class AerBackend(QuantumBackend):
         self.seed = seed
         self.noise_backend = noise_backend
         self._fake = fake_backend(noise_backend) if noise_backend else None
-        self.name = f"aer:{noise_backend}" if noise_backend else f"aer:{method}"
+        if noise_backend:
+            self.name = f"aer:{noise_backend}" if method == "automatic" else f"aer:{method}:{noise_backend}"
+        else:
+            self.name = f"aer:{method}"
         self._jobs: dict[str, tuple[JobStatus, RawResult]] = {}
         self.last_choices: list[MethodChoice] = []
 
@@ -110,6 +113,8 @@ class AerBackend(QuantumBackend):
 
         options: dict[str, Any] = {"seed_simulator": self.seed} if self.seed is not None else {}
         if self._fake is not None:
+            if self.method != "automatic":  # a pinned method also holds under the noise model
+                options["method"] = self.method
             return AerSimulator.from_backend(self._fake, **options)
         return AerSimulator(method=method, **options)
 

@@ -2,6 +2,7 @@
 
 aer[:automatic|statevector|matrix_product_state]   ideal Aer in process
 aer:fake_<name>                                     Aer with an IBM fake backend's noise
+aer:<method>:fake_<name>                            the same noise model with a pinned simulation method
 jobservice:<fake backend>                           the local job service (URL from the connection)
 ibm:<backend name>                                  IBM Quantum via qiskit-ibm-runtime (token from the
                                                     connection); ibm:fake_<name> runs its local testing mode
@@ -21,6 +22,7 @@ BACKEND_SPECS = (
     "aer:matrix_product_state",
     "aer:fake_manila",
     "aer:fake_sherbrooke",
+    "aer:statevector:fake_kolkata",
     "jobservice:fake_manila",
 )
 
@@ -28,8 +30,11 @@ BACKEND_SPECS = (
 def make_backend(spec: str, *, seed: int | None = None, url: str | None = None, **options: Any) -> QuantumBackend:
     kind, _, detail = spec.partition(":")
     if kind == "aer":
-        if not detail or detail in METHODS:
-            return AerBackend(method=detail or "automatic", seed=seed)
+        method, _, noise = detail.partition(":")
+        if not detail or (method in METHODS and not noise):
+            return AerBackend(method=method or "automatic", seed=seed)
+        if method in METHODS:
+            return AerBackend(method=method, noise_backend=noise, seed=seed)
         return AerBackend(noise_backend=detail, seed=seed)
     if kind == "ibm":
         from include.backends.ibm import IBMRuntimeBackend

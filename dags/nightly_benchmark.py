@@ -1,0 +1,155 @@
+"""nightly_benchmark: every night, quantum against classical across sizes, noise, shots and backends.
+
+grid → prepare (mapped: one pass per instance — graph, GX validation, classical baselines, QAOA
+angles; reused across nights) → plan (key every experiment by the content hash of what would run;
+duplicates and stored results are reused) → run_aer / run_jobservice (mapped batches, one job per
+batch, each backend in its own pool, cheapest batches first) → collect (one tidy Parquet table per
+night, appended to the history) → report (statistics and an HTML report with plots, linked from
+the task as "Benchmark report") → verdict (fails the run if any planned experiment has no result).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import Param, dag, task
+
+from operators.operators.sweep import SweepReportOperator
+
+GRID_PARAMS: dict[str, Param] = {
+    "families": Param(
+        ["maxcut_regular", "maxcut_erdos_renyi"],
+        type="array",
+        items={"type": "string", "enum": ["maxcut_regular", "maxcut_erdos_renyi"]},
+        description="problem families: MaxCut on 3-regular and on Erdős–Rényi graphs",
+    ),
+    "sizes": Param([6, 8, 10, 12, 14, 16, 18, 20], type="array", items={"type": "integer"}, description="nodes"),
+    "seeds_per_size": Param(5, type="integer", minimum=1, maximum=100, description="instances per size"),
+    "reps": Param([1, 2], type="array", items={"type": "integer", "minimum": 1, "maximum": 6}, description="QAOA p"),
+    "shots": Param([1024], type="array", items={"type": "integer", "minimum": 1}),
+    "noise": Param(
+        ["ideal", "fake_kolkata"],
+        type="array",
+        items={"type": "string"},
+        description="'ideal' and/or IBM fake-backend noise models (fake_kolkata, fake_manila, ...)",
+    ),
+    "backends": Param(
+        ["aer:statevector", "aer:matrix_product_state", "jobservice"],
+        type="array",
+        items={"type": "string", "enum": ["aer:statevector", "aer:matrix_product_state", "aer", "jobservice"]},
+    ),
+    "degree": Param(3, type="integer", minimum=1, description="regular: degree; Erdős–Rényi: expected degree"),
+    "weights": Param("unit", type="string", enum=["unit", "uniform"]),
+    "noise_max_nodes": Param(12, type="integer", minimum=0, description="noisy simulation only up to this size"),
+    "max_pubs_per_job": Param(50, type="integer", minimum=1, description="circuits per job (1 = one at a time)"),
+    "deduplicate": Param(True, type="boolean", description="run each experiment key once, across nights too"),
+    "angle_evaluations": Param(300, type="integer", minimum=10, description="noise-free evaluations per reps"),
+}
+
+
+@dag(
+    dag_id="nightly_benchmark",
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,  # nights append to one history in turn
+    params=GRID_PARAMS,
+    tags=["qflow", "benchmark", "nightly"],
+    doc_md=__doc__,
+)
+def nightly_benchmark() -> None:
+    @task(priority_weight=50, weight_rule="absolute")
+    def grid(params: dict[str, Any] | None = None) -> dict[str, Any]:
+        from include.sweep import SweepGrid, instance_specs
+
+        sweep = SweepGrid.from_params({k: v for k, v in (params or {}).items() if k in GRID_PARAMS})
+        specs, skipped = instance_specs(sweep)
+        return {"grid": sweep.to_params(), "instances": specs, "skipped": skipped}
+
+    @task
+    def instances(plan: Any) -> list[dict[str, Any]]:
+        return list(plan["instances"])
+
+    @task(priority_weight=40, weight_rule="absolute")
+    def prepare(instance: Any, plan: Any) -> dict[str, Any]:
+        from include.sweep import prepare_instance
+        from operators.operators.sweep import sweep_store
+
+        settings = plan["grid"]
+        return prepare_instance(
+            sweep_store(), instance, settings["reps"], angle_evaluations=settings["angle_evaluations"]
+        )
+
+    @task(multiple_outputs=True)
+    def plan_night(plan: Any, prepared: Any, **context: Any) -> dict[str, Any]:
+        from include.sweep import SweepGrid, night_prefix_for
+        from include.sweep import plan_night as plan_experiments
+        from operators.operators.sweep import jobservice_url, sweep_store
+
+        out = plan_experiments(
+            sweep_store(),
+            night_prefix_for(str(context["run_id"])),
+            SweepGrid.from_params(plan["grid"]),
+            list(prepared),
+            jobservice_url=jobservice_url(),
+            skipped=plan["skipped"],
+        )
+        batches = out.pop("batches")
+        return {
+            **out,
+            "batches_aer": batches.get("qflow_aer", []),
+            "batches_jobservice": batches.get("qflow_jobservice", []),
+        }
+
+    # One pool per backend family (sized in include/policy.yaml); in-process Aer first: cheaper.
+    @task(pool="qflow_aer", priority_weight=30, weight_rule="absolute")
+    def run_aer(batch: Any, **context: Any) -> dict[str, Any]:
+        from operators.operators.sweep import run_sweep_batch
+
+        return run_sweep_batch(batch, night=str(context["run_id"]))
+
+    @task(pool="qflow_jobservice", priority_weight=20, weight_rule="absolute")
+    def run_jobservice(batch: Any, **context: Any) -> dict[str, Any]:
+        from operators.operators.sweep import run_sweep_batch
+
+        return run_sweep_batch(batch, night=str(context["run_id"]))
+
+    @task(trigger_rule="all_done")
+    def collect(plan: Any, prepared: Any, **context: Any) -> dict[str, Any]:
+        from include.sweep import collect_night, night_prefix_for
+        from operators.operators.sweep import night_of, sweep_store
+
+        night, night_date = night_of(context)
+        return collect_night(
+            sweep_store(),
+            night_prefix_for(night),
+            night=night,
+            night_date=night_date,
+            plan=plan,
+            prepared=list(prepared),
+        )
+
+    @task(trigger_rule="all_done")
+    def verdict(collected: Any, report: Any) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        if collected["missing"]:
+            raise AirflowFailException(
+                f"{collected['missing']} planned experiment(s) have no result (see the report's 'not run' list "
+                f"and {collected['not_run']['uri']}); their batches failed or did not run"
+            )
+        return {"rows": collected["rows"], "report_uri": report["report_uri"]}
+
+    settings = grid()
+    prepared = prepare.partial(plan=settings).expand(instance=instances(settings))
+    planned: Any = plan_night(settings, prepared)  # multiple_outputs: indexable by key
+    ran_aer = run_aer.expand(batch=planned["batches_aer"])
+    ran_jobservice = run_jobservice.expand(batch=planned["batches_jobservice"])
+    collected = collect(planned, prepared)
+    [ran_aer, ran_jobservice] >> collected
+    report = SweepReportOperator(task_id="report", collected=collected, plan=planned, trigger_rule="all_done")
+    verdict(collected, report.output)
+
+
+nightly_benchmark()
