@@ -41,7 +41,7 @@ GRID_PARAMS: dict[str, Param] = {
     ),
     "degree": Param(3, type="integer", minimum=1, description="regular: degree; Erdős–Rényi: expected degree"),
     "weights": Param("unit", type="string", enum=["unit", "uniform"]),
-    "noise_max_nodes": Param(12, type="integer", minimum=0, description="noisy simulation only up to this size"),
+    "noise_max_nodes": Param(10, type="integer", minimum=0, description="noisy simulation only up to this size"),
     "max_pubs_per_job": Param(50, type="integer", minimum=1, description="circuits per job (1 = one at a time)"),
     "deduplicate": Param(True, type="boolean", description="run each experiment key once, across nights too"),
     "angle_evaluations": Param(300, type="integer", minimum=10, description="noise-free evaluations per reps"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -38,9 +39,6 @@ SWEEP_BACKENDS = ("aer:statevector", "aer:matrix_product_state", "aer", "jobserv
 IDEAL = "ideal"
 CLASSICAL_METHODS: tuple[str, ...] = ("exact", *HEURISTICS)
 MAX_SWEEP_NODES = 22  # the noise-free angle search holds 2^n amplitudes
-EXPERIMENTS_PREFIX = "sweep/experiments"
-INSTANCES_PREFIX = "sweep/instances"
-HISTORY_PREFIX = "sweep/history"
 NIGHTS_PREFIX = "nightly"
 TRANSPILE = {"optimization_level": 1, "seed_transpiler": 7}
 
@@ -76,6 +74,12 @@ TIMING_COLUMNS = ("angle_seconds", "compile_seconds", "queue_seconds", "execute_
 # The per-experiment part of a result row (the night columns are added when a night collects it).
 EXPERIMENT_COLUMNS = [c for c in RESULT_COLUMNS if c not in ("night", "night_date", "reused")]
 SKIPPED_COLUMNS = ["family", "n_nodes", "seed", "backend", "noise", "reason"]
+
+
+def sweep_root() -> str:
+    """Where instances, experiment results and the history live (QFLOW_SWEEP_ROOT, default
+    ``sweep``): everything sharing a root shares its results, across nights."""
+    return os.environ.get("QFLOW_SWEEP_ROOT", "sweep").strip("/") or "sweep"
 
 
 class SweepConfigError(ValueError):
@@ -116,7 +120,7 @@ class SweepGrid:
     backends: tuple[str, ...] = ("aer:statevector", "aer:matrix_product_state", "jobservice")
     degree: int = 3  # regular graphs: the degree; Erdős–Rényi: the expected degree
     weights: str = "unit"
-    noise_max_nodes: int = 12  # noisy simulation of larger circuits is skipped (and says so)
+    noise_max_nodes: int = 10  # noisy simulation of larger circuits is skipped (and says so)
     max_pubs_per_job: int = 50  # circuits batched into one job; 1 submits one circuit at a time
     deduplicate: bool = True
     angle_evaluations: int = 300  # noise-free expectation evaluations per reps level
@@ -233,7 +237,7 @@ def prepare_instance(
     instance = InstanceSpec(**dict(spec))
     edges = make_graph(instance.graph_spec())
     digest = instance_hash(edges, instance.n_nodes)
-    prefix = f"{INSTANCES_PREFIX}/{digest}"
+    prefix = f"{sweep_root()}/instances/{digest}"
     record_uri = store.uri(f"{prefix}/prepared.json")
     wanted = sorted(set(int(p) for p in reps))
     record: dict[str, Any] | None = None
@@ -254,12 +258,14 @@ def prepare_instance(
             measurements={"seconds": time.perf_counter() - started},
         )
         validation = stage_validate(store, prefix, graph)
-        baselines = stage_baselines(store, prefix, graph, instance.seed)
+        # Seeded from the content, so the same graph gets the same heuristic runs whoever prepares it.
+        baselines = stage_baselines(store, prefix, graph, int(digest[:8], 16))
         table = store.read_table(baselines)
+        # Content-level only: another (family, seed) with the same graph shares this record.
         record = {
             "sweep_version": SWEEP_VERSION,
             "instance_hash": digest,
-            **asdict(instance),
+            "n_nodes": instance.n_nodes,
             "graph": graph.to_xcom(),
             "validation": validation.to_xcom(),
             "baselines": baselines.to_xcom(),
@@ -272,7 +278,7 @@ def prepare_instance(
     if not reused:
         record["angles"] = _angles(store, record, wanted, angle_evaluations, edges)
         store.put_bytes(record_uri, canonical_json(record), content_type="application/json")
-    return {**record, "prepared_uri": record_uri, "reused": reused}
+    return {**record, **asdict(instance), "prepared_uri": record_uri, "reused": reused}
 
 
 def _angles(
@@ -312,7 +318,7 @@ def _angles(
             "seconds": [a["seconds"] for a in angles.values()],
         }
     )
-    prefix = f"{INSTANCES_PREFIX}/{record['instance_hash']}"
+    prefix = f"{sweep_root()}/instances/{record['instance_hash']}"
     store.put_table(
         prefix,
         "angles",
@@ -398,9 +404,9 @@ def experiment_key(
     )
 
 
-def classical_key(instance: str, method: str, seed: int) -> str:
-    identity = {"sweep_version": SWEEP_VERSION, "instance": instance, "method": method, "seed": seed}
-    return sha256_hex(canonical_json(identity))
+def classical_key(instance: str, method: str) -> str:
+    """Baselines run once per instance content (prepare_instance), so they are keyed by it."""
+    return sha256_hex(canonical_json({"sweep_version": SWEEP_VERSION, "instance": instance, "method": method}))
 
 
 def estimated_cost(n_nodes: int, reps: int, shots: int, noisy: bool) -> float:
@@ -436,7 +442,7 @@ PLAN_COLUMNS: dict[str, str] = {
 def existing_result_prefixes(store: ArtifactStore) -> set[str]:
     """Result prefixes whose manifest exists (complete results), in one listing."""
     suffix = "/result/manifest.json"
-    root = store.uri(EXPERIMENTS_PREFIX + "/")
+    root = store.uri(f"{sweep_root()}/experiments/")
     bucket_root = store.uri("")
     return {uri[len(bucket_root) : -len(suffix)] for uri in store.list_uris(root) if uri.endswith(suffix)}
 
@@ -511,7 +517,7 @@ def plan_night(
     for row in rows:
         key = row["experiment_key"]
         if grid.deduplicate:
-            row["result_prefix"] = f"{EXPERIMENTS_PREFIX}/{key}"
+            row["result_prefix"] = f"{sweep_root()}/experiments/{key}"
             row["status"] = "reused" if row["result_prefix"] in stored else "duplicate" if key in seen else "run"
         else:  # every row runs, each into its own place under the night
             row["result_prefix"] = f"{night_prefix}/experiments/{row['experiment_id']:06d}"
@@ -546,7 +552,9 @@ def plan_night(
 
 
 def _record_only(record: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k not in ("prepared_uri", "reused")}
+    """The stored prepared.json content of a prepared instance (without the spec it was asked for)."""
+    spec_fields = {f.name for f in fields(InstanceSpec)} - {"n_nodes"}
+    return {k: v for k, v in record.items() if k not in ("prepared_uri", "reused", *spec_fields)}
 
 
 def _empty(columns: Mapping[str, str]) -> pd.DataFrame:
@@ -761,7 +769,7 @@ def classical_rows(prepared: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
             cut = float(entry["cut"])
             rows.append(
                 {
-                    "experiment_key": classical_key(record["instance_hash"], entry["method"], int(record["seed"])),
+                    "experiment_key": classical_key(record["instance_hash"], entry["method"]),
                     "instance_hash": record["instance_hash"],
                     "family": record["family"],
                     "n_nodes": int(record["n_nodes"]),
@@ -855,8 +863,8 @@ def collect_night(
 
 
 def read_history(store: ArtifactStore) -> pd.DataFrame:
-    uri = store.uri(f"{HISTORY_PREFIX}/results/data.parquet")
-    if not store.exists(store.uri(f"{HISTORY_PREFIX}/results/manifest.json")):
+    uri = store.uri(f"{sweep_root()}/history/results/data.parquet")
+    if not store.exists(store.uri(f"{sweep_root()}/history/results/manifest.json")):
         return _empty(RESULT_COLUMNS)
     return store.read_table(uri)
 
@@ -868,7 +876,7 @@ def append_history(store: ArtifactStore, night_rows: pd.DataFrame, night: str, n
     combined = pd.concat([history, night_rows], ignore_index=True) if len(history) else night_rows.copy()
     combined = combined.astype(RESULT_COLUMNS).sort_values(["night_date", "night"], kind="mergesort")
     return store.put_table(
-        HISTORY_PREFIX,
+        f"{sweep_root()}/history",
         "results",
         combined.reset_index(drop=True),
         stage="history",

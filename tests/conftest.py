@@ -3,10 +3,12 @@ store scoped to a fresh prefix per test."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -58,3 +60,20 @@ def prefix() -> str:
 def qflow_env(s3_settings: S3Settings) -> dict[str, str]:
     """Environment for subprocesses (airflow, qflow), with SeaweedFS up."""
     return dict(os.environ)
+
+
+def airflow_dags_test(
+    dag_id: str, env: Mapping[str, str], conf: Mapping[str, object] | None = None, *, timeout: float = 900
+) -> tuple[str, str, str]:
+    """Run ``airflow dags test DAG_ID -c CONF``; returns (run id, final state, output).
+
+    ``airflow dags test`` exits 0 even when the run fails, so the state comes from its
+    "DagRun Finished" line."""
+    command = ["airflow", "dags", "test", dag_id]
+    if conf:
+        command += ["-c", json.dumps(conf)]
+    proc = subprocess.run(command, env=dict(env), capture_output=True, text=True, timeout=timeout)
+    output = proc.stdout + proc.stderr
+    match = re.search(r"DagRun Finished: .*?run_id=([^,]+),.*?state=(\w+)", output)
+    assert match, f"no DagRun Finished line; rc={proc.returncode}\n{output[-3000:]}"
+    return match.group(1), match.group(2), output

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from include.artifacts import ArtifactStore, parquet_bytes, safe_key_part
+from tests.conftest import airflow_dags_test
 
 pytestmark = pytest.mark.integration
 
@@ -23,30 +24,14 @@ SMALL_CONF = {"n_nodes": 8, "degree": 3, "reps": 1, "shots": 512, "max_iteration
 STAGES = ("graph", "validation", "encode", "optimise", "readiness", "sample", "baselines", "result", "summary")
 
 
-def dags_test(env: dict[str, str], conf: Mapping[str, object]) -> tuple[subprocess.CompletedProcess[str], str]:
-    proc = subprocess.run(
-        ["airflow", "dags", "test", "qaoa_maxcut", "-c", json.dumps(conf)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    output = proc.stdout + proc.stderr
-    match = re.search(r"DagRun Finished: .*?run_id=([^,]+),.*?state=(\w+)", output)
-    assert match, f"no DagRun Finished line; rc={proc.returncode}\n{output[-3000:]}"
-    return proc, match.group(1)
-
-
-def run_state(output: str) -> str:
-    match = re.search(r"DagRun Finished: .*?state=(\w+)", output)
-    return match.group(1) if match else "?"
+def dags_test(env: dict[str, str], conf: Mapping[str, object]) -> tuple[str, str, str]:
+    return airflow_dags_test("qaoa_maxcut", env, conf, timeout=600)
 
 
 @pytest.fixture(scope="module")
 def good_run(qflow_env: dict[str, str]) -> tuple[str, str]:
-    proc, run_id = dags_test(qflow_env, SMALL_CONF)
-    output = proc.stdout + proc.stderr
-    assert run_state(output) == "success", output[-4000:]
+    run_id, state, output = dags_test(qflow_env, SMALL_CONF)
+    assert state == "success", output[-4000:]
     return run_id, output
 
 
@@ -123,9 +108,8 @@ def test_secrets_never_reach_manifests_or_logs(store: ArtifactStore, good_run: t
 def test_nan_weight_graph_stops_at_validation(qflow_env: dict[str, str], store: ArtifactStore, prefix: str) -> None:
     uri = store.uri(f"{prefix}/nan-edges.parquet")
     store.put_bytes(uri, parquet_bytes(pd.DataFrame({"u": [0, 1, 2], "v": [1, 2, 0], "weight": [1.0, np.nan, 1.0]})))
-    proc, run_id = dags_test(qflow_env, {**SMALL_CONF, "n_nodes": 3, "edge_list_uri": uri})
-    output = proc.stdout + proc.stderr
-    assert run_state(output) == "failed"
+    run_id, state, output = dags_test(qflow_env, {**SMALL_CONF, "n_nodes": 3, "edge_list_uri": uri})
+    assert state == "failed"
     assert "expect_column_values_to_not_be_null on column 'weight'" in output
     assert "edge weights must not be NaN" in output
     written = store.list_uris(store.uri(f"runs/qaoa_maxcut/{safe_key_part(run_id)}/"))
@@ -144,9 +128,8 @@ def test_budget_exhausted_falls_back_to_the_classical_tier_and_spends_nothing(
     (tmp_path / "policy.yaml").write_text(policy)  # dev allows 5.0 a day: the job cannot be admitted
     ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     env = {**qflow_env, "QFLOW_POLICY_FILE": str(tmp_path / "policy.yaml"), "QFLOW_LEDGER_URL": ledger_url}
-    proc, run_id = dags_test(env, SMALL_CONF)
-    output = proc.stdout + proc.stderr
-    assert run_state(output) == "success", output[-3000:]
+    run_id, state, output = dags_test(env, SMALL_CONF)
+    assert state == "success", output[-3000:]
     assert "fallback: tier 2 (classical)" in output and "spend today budget 5" in output
     base = f"runs/qaoa_maxcut/{safe_key_part(run_id)}"
     manifest = store.read_manifest(store.uri(f"{base}/sample/manifest.json"))
@@ -171,14 +154,13 @@ def test_quantum_value_routes_a_useless_workload_to_classical_and_records_useful
     env = {**qflow_env, "QFLOW_LEDGER_URL": ledger_url}
     record = QuantumValueRecord(ledger_url)
     workload = "qaoa_maxcut:regular:8:3:aer"
-    proc, run_id = dags_test(env, SMALL_CONF)  # nothing measured yet: quantum runs, and is recorded
-    assert run_state(proc.stdout + proc.stderr) == "success"
+    run_id, state, _ = dags_test(env, SMALL_CONF)  # nothing measured yet: quantum runs, and is recorded
+    assert state == "success"
     assert len(record.recent(workload, 100)) == 1
     for i in range(10):  # ten runs in which quantum added nothing over the best heuristic
         record.record(workload, f"past-{i}", quantum_objective=9.0, classical_objective=10.0)
-    proc, run_id = dags_test(env, SMALL_CONF)
-    output = proc.stdout + proc.stderr
-    assert run_state(output) == "success", output[-3000:]
+    run_id, state, output = dags_test(env, SMALL_CONF)
+    assert state == "success", output[-3000:]
     label = store.read_manifest(store.uri(f"runs/qaoa_maxcut/{safe_key_part(run_id)}/sample/manifest.json"))["params"][
         "fallback"
     ]

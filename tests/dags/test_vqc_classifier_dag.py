@@ -16,6 +16,7 @@ import pytest
 
 from include.artifacts import ArtifactStore, parquet_bytes, safe_key_part
 from include.datasets import load_builtin
+from tests.conftest import airflow_dags_test
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 SMALL_CONF = {
@@ -84,17 +85,7 @@ def test_shape_and_param_form() -> None:
 
 
 def dags_test(env: dict[str, str], conf: Mapping[str, object]) -> tuple[str, str, str]:
-    proc = subprocess.run(
-        ["airflow", "dags", "test", "vqc_classifier", "-c", json.dumps(conf)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    output = proc.stdout + proc.stderr
-    match = re.search(r"DagRun Finished: .*?run_id=([^,]+),.*?state=(\w+)", output)
-    assert match, f"no DagRun Finished line; rc={proc.returncode}\n{output[-3000:]}"
-    return match.group(1), match.group(2), output
+    return airflow_dags_test("vqc_classifier", env, conf, timeout=600)
 
 
 @pytest.fixture(scope="module")

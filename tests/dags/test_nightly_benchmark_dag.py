@@ -1,0 +1,170 @@
+"""`airflow dags test nightly_benchmark` on a small grid against the real local services
+(SeaweedFS, a job service, Aer): every duplicate ran once, a second night recomputes nothing,
+the table has one complete row per experiment, and the report with its images is stored."""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from include.artifacts import ArtifactStore
+from include.jobservice.process import JobServiceProcess
+from include.sweep import RESULT_COLUMNS, night_prefix_for
+from tests.conftest import airflow_dags_test
+
+pytestmark = pytest.mark.integration
+
+# Sizes 4 and 6: on 4 nodes the 3-regular graph and the Erdős–Rényi graph with p = 3/3 are both
+# K4, so every seed of both families is the same instance — the grid holds real duplicates.
+GRID = {
+    "families": ["maxcut_regular", "maxcut_erdos_renyi"],
+    "sizes": [4, 6],
+    "seeds_per_size": 2,
+    "reps": [1],
+    "shots": [256],
+    "noise": ["ideal", "fake_kolkata"],
+    "backends": ["aer:statevector", "jobservice"],
+    "noise_max_nodes": 6,
+    "angle_evaluations": 40,
+}
+SWEEP_ROOT = f"tests/sweep-{uuid.uuid4().hex[:10]}"
+REQUIRED = [c for c in RESULT_COLUMNS if c not in ("approximation_ratio", "expected_approximation_ratio")]
+
+
+@pytest.fixture(scope="module")
+def two_nights(qflow_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    state_dir = tmp_path_factory.mktemp("nightly")
+    # Noise off: the service runs fake_kolkata's gates and coupling map without its noise model,
+    # which the plan records as the experiment's effective noise ("ideal").
+    service_env = {**qflow_env, "QFLOW_JOBSERVICE_NOISE": "off"}
+    with JobServiceProcess(state_dir / "jobs.sqlite", backend="fake_kolkata", env=service_env) as service:
+        env = {
+            **qflow_env,
+            "QFLOW_SWEEP_ROOT": SWEEP_ROOT,  # a fresh results store: nothing from earlier test runs
+            "QFLOW_JOBSERVICE_URL": service.url,
+            "QFLOW_LEDGER_URL": f"sqlite:///{state_dir / 'ledger.sqlite'}",
+        }
+        first = airflow_dags_test("nightly_benchmark", env, GRID)
+        jobs_after_first = httpx.get(f"{service.url}/admin/stats").json()["jobs"]["total"]
+        second = airflow_dags_test("nightly_benchmark", env, GRID)
+        jobs_after_second = httpx.get(f"{service.url}/admin/stats").json()["jobs"]["total"]
+    return {"first": first, "second": second, "jobs": (jobs_after_first, jobs_after_second)}
+
+
+def _night(store: ArtifactStore, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    prefix = night_prefix_for(run_id)
+    plan = store.read_table(store.uri(f"{prefix}/plan/data.parquet"))
+    results = store.read_table(store.uri(f"{prefix}/results/data.parquet"))
+    return plan, results
+
+
+def _executions(store: ArtifactStore, plan: pd.DataFrame, run_id: str) -> dict[str, int]:
+    """How many times each experiment key was computed on this night (from the result manifests)."""
+    counts: dict[str, int] = {}
+    for row in plan.drop_duplicates("result_prefix").itertuples():
+        manifest = store.read_manifest(store.uri(f"{row.result_prefix}/result/manifest.json"))
+        if manifest["measurements"]["night"] == run_id:
+            counts[row.experiment_key] = counts.get(row.experiment_key, 0) + 1
+    return counts
+
+
+def test_first_night_runs_each_unique_experiment_once(store: ArtifactStore, two_nights: dict[str, object]) -> None:
+    run_id, state, output = two_nights["first"]  # type: ignore[misc]
+    assert state == "success", output[-5000:]
+    plan, _ = _night(store, run_id)
+    assert len(plan) > plan["experiment_key"].nunique()  # the grid really had duplicates
+    assert (plan["status"] == "duplicate").sum() >= 3
+    # Each distinct key computed at most once tonight; keys not computed tonight were in the store.
+    executions = _executions(store, plan, run_id)
+    assert set(executions.values()) <= {1}
+    ran = set(plan.loc[plan["status"] == "run", "experiment_key"])
+    assert set(executions) == ran
+    assert plan.loc[plan["status"] == "run", "experiment_key"].is_unique
+    # The job service: one job per batch that ran there (its pubs are the circuits).
+    batches = plan.loc[(plan["status"] == "run") & (plan["backend"] == "jobservice"), "batch"].nunique()
+    assert two_nights["jobs"][0] == batches  # type: ignore[index]
+
+
+def test_second_night_recomputes_nothing(store: ArtifactStore, two_nights: dict[str, object]) -> None:
+    first_id = two_nights["first"][0]  # type: ignore[index]
+    run_id, state, output = two_nights["second"]  # type: ignore[misc]
+    assert state == "success", output[-5000:]
+    plan, results = _night(store, run_id)
+    first_plan, first_results = _night(store, first_id)
+    assert set(plan["status"]) == {"reused"}
+    assert _executions(store, plan, run_id) == {}
+    jobs_first, jobs_second = two_nights["jobs"]  # type: ignore[misc]
+    assert jobs_second == jobs_first  # nothing new reached the job service
+    # Same experiments, same measured objectives (they are the stored results).
+    quantum = results[results["method"] == "qaoa"].set_index("experiment_key")["objective"].sort_index()
+    first_quantum = first_results[first_results["method"] == "qaoa"].drop_duplicates("experiment_key")
+    first_objectives = first_quantum.set_index("experiment_key")["objective"].sort_index()
+    assert quantum.groupby(level=0).first().equals(first_objectives)
+    history = store.read_table(store.uri(f"{SWEEP_ROOT}/history/results/data.parquet"))
+    assert {first_id, run_id} <= set(history["night"])
+
+
+def test_results_table_has_one_complete_row_per_experiment(
+    store: ArtifactStore, two_nights: dict[str, object]
+) -> None:
+    run_id, _, _ = two_nights["first"]  # type: ignore[misc]
+    plan, results = _night(store, run_id)
+    quantum = results[results["method"] == "qaoa"]
+    classical = results[results["tier"] == 2]
+    assert len(quantum) == len(plan)  # one row per planned quantum experiment, duplicates included
+    instances = 2 * 2 * len(GRID["sizes"])  # type: ignore[arg-type]
+    assert len(classical) == instances * 4  # exact, greedy, local search, simulated annealing
+    assert results[REQUIRED].notna().all().all(), results[REQUIRED].isna().sum()
+    assert list(results.columns) == list(RESULT_COLUMNS)
+    assert ((results["approximation_ratio"] > 0) & (results["approximation_ratio"] <= 1 + 1e-9)).all()
+    assert (classical.loc[classical["method"] == "exact", "approximation_ratio"] == 1.0).all()
+    assert set(quantum["noise"]) == {"ideal", "fake_kolkata"}  # the service ran noise-free: 'ideal'
+    skipped = store.read_table(store.uri(f"{night_prefix_for(run_id)}/skipped/data.parquet"))
+    assert (skipped["backend"] == "jobservice").any()  # jobservice x ideal needs a device: skipped, with reason
+    assert skipped["reason"].str.len().gt(10).all()
+
+
+def test_report_and_its_images_are_stored_and_linked(store: ArtifactStore, two_nights: dict[str, object]) -> None:
+    import matplotlib.image as mpimg
+
+    run_id, _, output = two_nights["first"]  # type: ignore[misc]
+    base = f"{night_prefix_for(run_id)}/report"
+    manifest = store.read_manifest(store.uri(f"{base}/manifest.json"))
+    files = {entry["name"]: entry for entry in manifest["files"]}
+    html = store.read_attachment(store.uri(f"{base}/data.parquet"), "index.html").decode()
+    images = [name for name in files if name.endswith(".png")]
+    assert len(images) >= 5
+    for name in images:
+        assert f'src="{name}"' in html
+        png = store.read_attachment(store.uri(f"{base}/data.parquet"), name)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+        pixels = mpimg.imread(io.BytesIO(png), format="png")
+        assert pixels.std() > 0.01  # not a blank canvas
+    assert "quantum" in html.lower() and len(html) > 2000
+    statistics = store.read_table(store.uri(f"{base}/data.parquet"))
+    assert len(statistics) > 0
+    assert re.search(r"benchmark report: s3://\S+/report/index\.html", output)
+
+
+def test_pools_and_priorities_are_set(qflow_env: dict[str, str]) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(Path(__file__).parents[2] / "dags"), include_examples=False).get_dag(
+        "nightly_benchmark"
+    )
+    assert dag is not None
+    from include.policy import load_policy
+
+    pools = load_policy().pools
+    assert dag.get_task("run_aer").pool == "qflow_aer" and "qflow_aer" in pools
+    assert dag.get_task("run_jobservice").pool == "qflow_jobservice" and "qflow_jobservice" in pools
+    weights = {t: dag.get_task(t).priority_weight for t in ("prepare", "run_aer", "run_jobservice")}
+    assert weights["prepare"] > weights["run_aer"] > weights["run_jobservice"]
+    links = {type(link).__name__ for link in dag.get_task("report").operator_extra_links}
+    assert "BenchmarkReportLink" in links
