@@ -96,7 +96,7 @@ def test_second_night_recomputes_nothing(store: ArtifactStore, two_nights: dict[
     run_id, state, output = two_nights["second"]  # type: ignore[misc]
     assert state == "success", output[-5000:]
     plan, results = _night(store, run_id)
-    first_plan, first_results = _night(store, first_id)
+    _, first_results = _night(store, first_id)
     assert set(plan["status"]) == {"reused"}
     assert _executions(store, plan, run_id) == {}
     jobs_first, jobs_second = two_nights["jobs"]  # type: ignore[misc]
@@ -110,9 +110,7 @@ def test_second_night_recomputes_nothing(store: ArtifactStore, two_nights: dict[
     assert {first_id, run_id} <= set(history["night"])
 
 
-def test_results_table_has_one_complete_row_per_experiment(
-    store: ArtifactStore, two_nights: dict[str, object]
-) -> None:
+def test_results_table_has_one_complete_row_per_experiment(store: ArtifactStore, two_nights: dict[str, object]) -> None:
     run_id, _, _ = two_nights["first"]  # type: ignore[misc]
     plan, results = _night(store, run_id)
     quantum = results[results["method"] == "qaoa"]
