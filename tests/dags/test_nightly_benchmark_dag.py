@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,9 +23,10 @@ pytestmark = pytest.mark.integration
 
 # Sizes 4 and 6: on 4 nodes the 3-regular graph and the Erdős–Rényi graph with p = 3/3 are both
 # K4, so every seed of both families is the same instance — the grid holds real duplicates.
+SIZES = [4, 6]
 GRID = {
     "families": ["maxcut_regular", "maxcut_erdos_renyi"],
-    "sizes": [4, 6],
+    "sizes": SIZES,
     "seeds_per_size": 2,
     "reps": [1],
     "shots": [256],
@@ -37,8 +39,15 @@ SWEEP_ROOT = f"tests/sweep-{uuid.uuid4().hex[:10]}"
 REQUIRED = [c for c in RESULT_COLUMNS if c not in ("approximation_ratio", "expected_approximation_ratio")]
 
 
+@dataclass(frozen=True)
+class Nights:
+    first: tuple[str, str, str]  # (run id, state, output) of `airflow dags test`
+    second: tuple[str, str, str]
+    jobs: tuple[int, int]  # jobs the job service holds after each night
+
+
 @pytest.fixture(scope="module")
-def two_nights(qflow_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def two_nights(qflow_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Nights:
     state_dir = tmp_path_factory.mktemp("nightly")
     # Noise off: the service runs fake_kolkata's gates and coupling map without its noise model,
     # which the plan records as the experiment's effective noise ("ideal").
@@ -54,7 +63,7 @@ def two_nights(qflow_env: dict[str, str], tmp_path_factory: pytest.TempPathFacto
         jobs_after_first = httpx.get(f"{service.url}/admin/stats").json()["jobs"]["total"]
         second = airflow_dags_test("nightly_benchmark", env, GRID)
         jobs_after_second = httpx.get(f"{service.url}/admin/stats").json()["jobs"]["total"]
-    return {"first": first, "second": second, "jobs": (jobs_after_first, jobs_after_second)}
+    return Nights(first, second, (jobs_after_first, jobs_after_second))
 
 
 def _night(store: ArtifactStore, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -74,8 +83,8 @@ def _executions(store: ArtifactStore, plan: pd.DataFrame, run_id: str) -> dict[s
     return counts
 
 
-def test_first_night_runs_each_unique_experiment_once(store: ArtifactStore, two_nights: dict[str, object]) -> None:
-    run_id, state, output = two_nights["first"]  # type: ignore[misc]
+def test_first_night_runs_each_unique_experiment_once(store: ArtifactStore, two_nights: Nights) -> None:
+    run_id, state, output = two_nights.first
     assert state == "success", output[-5000:]
     plan, _ = _night(store, run_id)
     assert len(plan) > plan["experiment_key"].nunique()  # the grid really had duplicates
@@ -88,18 +97,18 @@ def test_first_night_runs_each_unique_experiment_once(store: ArtifactStore, two_
     assert plan.loc[plan["status"] == "run", "experiment_key"].is_unique
     # The job service: one job per batch that ran there (its pubs are the circuits).
     batches = plan.loc[(plan["status"] == "run") & (plan["backend"] == "jobservice"), "batch"].nunique()
-    assert two_nights["jobs"][0] == batches  # type: ignore[index]
+    assert two_nights.jobs[0] == batches
 
 
-def test_second_night_recomputes_nothing(store: ArtifactStore, two_nights: dict[str, object]) -> None:
-    first_id = two_nights["first"][0]  # type: ignore[index]
-    run_id, state, output = two_nights["second"]  # type: ignore[misc]
+def test_second_night_recomputes_nothing(store: ArtifactStore, two_nights: Nights) -> None:
+    first_id = two_nights.first[0]
+    run_id, state, output = two_nights.second
     assert state == "success", output[-5000:]
     plan, results = _night(store, run_id)
     _, first_results = _night(store, first_id)
     assert set(plan["status"]) == {"reused"}
     assert _executions(store, plan, run_id) == {}
-    jobs_first, jobs_second = two_nights["jobs"]  # type: ignore[misc]
+    jobs_first, jobs_second = two_nights.jobs
     assert jobs_second == jobs_first  # nothing new reached the job service
     # Same experiments, same measured objectives (they are the stored results).
     quantum = results[results["method"] == "qaoa"].set_index("experiment_key")["objective"].sort_index()
@@ -110,13 +119,13 @@ def test_second_night_recomputes_nothing(store: ArtifactStore, two_nights: dict[
     assert {first_id, run_id} <= set(history["night"])
 
 
-def test_results_table_has_one_complete_row_per_experiment(store: ArtifactStore, two_nights: dict[str, object]) -> None:
-    run_id, _, _ = two_nights["first"]  # type: ignore[misc]
+def test_results_table_has_one_complete_row_per_experiment(store: ArtifactStore, two_nights: Nights) -> None:
+    run_id, _, _ = two_nights.first
     plan, results = _night(store, run_id)
     quantum = results[results["method"] == "qaoa"]
     classical = results[results["tier"] == 2]
     assert len(quantum) == len(plan)  # one row per planned quantum experiment, duplicates included
-    instances = 2 * 2 * len(GRID["sizes"])  # type: ignore[arg-type]
+    instances = 2 * 2 * len(SIZES)
     assert len(classical) == instances * 4  # exact, greedy, local search, simulated annealing
     assert results[REQUIRED].notna().all().all(), results[REQUIRED].isna().sum()
     assert list(results.columns) == list(RESULT_COLUMNS)
@@ -128,10 +137,10 @@ def test_results_table_has_one_complete_row_per_experiment(store: ArtifactStore,
     assert skipped["reason"].str.len().gt(10).all()
 
 
-def test_report_and_its_images_are_stored_and_linked(store: ArtifactStore, two_nights: dict[str, object]) -> None:
+def test_report_and_its_images_are_stored_and_linked(store: ArtifactStore, two_nights: Nights) -> None:
     import matplotlib.image as mpimg
 
-    run_id, _, output = two_nights["first"]  # type: ignore[misc]
+    run_id, _, output = two_nights.first
     base = f"{night_prefix_for(run_id)}/report"
     manifest = store.read_manifest(store.uri(f"{base}/manifest.json"))
     files = {entry["name"]: entry for entry in manifest["files"]}
@@ -153,9 +162,9 @@ def test_report_and_its_images_are_stored_and_linked(store: ArtifactStore, two_n
 def test_pools_and_priorities_are_set(qflow_env: dict[str, str]) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(Path(__file__).parents[2] / "dags"), include_examples=False).get_dag(
-        "nightly_benchmark"
-    )
+    dag = DagBag(
+        dag_folder=str(Path(__file__).parents[2] / "dags"),
+    ).get_dag("nightly_benchmark")
     assert dag is not None
     from include.policy import load_policy
 
