@@ -427,7 +427,7 @@ PLAN_COLUMNS: dict[str, str] = {
     "spec": "string",
     "shots": "int64",
     "reps": "int64",
-    "parameters": "string",  # JSON list
+    "parameters": "string",  # JSON list: γ[0..p-1] then β[0..p-1]
     "angle_seconds": "float64",
     "graph_uri": "string",
     "graph_sha256": "string",
@@ -634,6 +634,7 @@ def run_batch(
     from include.backends.registry import make_backend
     from include.maxcut import maxcut_ising
     from include.qaoa import qaoa_ansatz
+    from include.qaoa_angles import in_circuit_order
     from include.transpile_cache import TranspileCache, TranspileSettings
 
     started = time.perf_counter()
@@ -660,7 +661,9 @@ def run_batch(
             graphs[row.graph_uri] = store.read_table(ArtifactRef(row.graph_uri, row.graph_sha256, None))
         cost, _ = maxcut_ising(graphs[row.graph_uri], int(row.n_nodes))
         isa, source, seconds = cache.get_or_transpile(qaoa_ansatz(cost, int(row.reps)), target, calibration, settings)
-        pubs.append(SamplerPub(isa, np.asarray([json.loads(row.parameters)], dtype=float)))
+        # Angles are stored γs then βs; a circuit binds in its own parameter order (β before γ).
+        values = in_circuit_order(json.loads(row.parameters), [p.name for p in isa.parameters])
+        pubs.append(SamplerPub(isa, np.asarray([values], dtype=float)))
         compile_seconds.append(seconds)
         outcome.transpile_sources[source] = outcome.transpile_sources.get(source, 0) + 1
     shots = int(batch["shots"])
