@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import io
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -400,7 +401,9 @@ def _figure_legend(fig: Figure, axes: Iterable[Axes], title: str | None = None) 
             handles.setdefault(label, handle)
     if not handles:
         return
-    ordered = _label_order(handles)
+    ordered = _label_order(k for k in handles if k != REFERENCE_LABEL)
+    if REFERENCE_LABEL in handles:
+        ordered.append(REFERENCE_LABEL)
     ncol = min(len(ordered), 3 if max(len(x) for x in ordered) > 28 else 4)
     fig.legend(
         [handles[k] for k in ordered],
@@ -412,6 +415,17 @@ def _figure_legend(fig: Figure, axes: Iterable[Axes], title: str | None = None) 
         title_fontsize=9,
         frameon=False,
     )
+
+
+REFERENCE_LABEL = "exact optimum (ratio 1, the reference)"
+
+
+def _seeds_phrase(stats: pd.DataFrame) -> str:
+    """'3 seeds' or '2–3 seeds' per plotted point, from cell statistics."""
+    if stats.empty or "n_seeds" not in stats.columns:
+        return "seeds"
+    lo, hi = int(stats["n_seeds"].min()), int(stats["n_seeds"].max())
+    return f"{lo} seed{'s' if hi > 1 else ''}" if lo == hi else f"{lo}–{hi} seeds"
 
 
 def _families(*frames: pd.DataFrame) -> list[str]:
@@ -446,11 +460,13 @@ def plot_ratio_vs_size(stats: pd.DataFrame, families: list[str], style: _Style) 
         if part.empty or part["median"].isna().all():
             _no_data(ax, "no data")
             continue
-        _band_series(ax, part, _label_order(part["label"]), style)
+        ax.axhline(1.0, color="black", linewidth=1.0, linestyle=":", label=REFERENCE_LABEL)
+        _band_series(ax, part, [x for x in _label_order(part["label"]) if x != EXACT], style)
         _size_axis(ax, part["n_nodes"].astype(int).tolist())
         ax.set_ylabel("approximation ratio (cut / exact optimum)")
-        ax.axhline(1.0, color="black", linewidth=0.6, alpha=0.5)
-    fig.suptitle("Approximation ratio vs size: median across seeds, band = interquartile range (q25–q75)")
+    fig.suptitle(
+        f"Approximation ratio vs size: median across {_seeds_phrase(stats)}, band = interquartile range (q25–q75)"
+    )
     _figure_legend(fig, (a for row in axes for a in row))
     return _png(fig)
 
@@ -478,7 +494,7 @@ def plot_time_vs_size(stats: pd.DataFrame, families: list[str], style: _Style) -
                 fontsize=8,
                 color="#555555",
             )
-    fig.suptitle("Time to solution vs size (sum of stage timings): median across seeds, band = IQR")
+    fig.suptitle(f"Time to solution vs size (sum of stage timings): median across {_seeds_phrase(stats)}, band = IQR")
     _figure_legend(fig, (a for row in axes for a in row))
     return _png(fig)
 
@@ -548,9 +564,7 @@ def plot_noise(results: pd.DataFrame, families: list[str], style: _Style) -> byt
     fig, axes = _new_figure(len(families), rows=2, height=3.8)
     rows = _unique_experiments(results)
     qaoa = rows[rows["method"] == QAOA]
-    ratio = _value_table(
-        qaoa, results, ["family", "n_nodes", *QAOA_CONFIG_COLUMNS], "expected_approximation_ratio"
-    )
+    ratio = _value_table(qaoa, results, ["family", "n_nodes", *QAOA_CONFIG_COLUMNS], "expected_approximation_ratio")
     drops = _value_table(noise_drop(results), results, ["family", "n_nodes", *QAOA_CONFIG_COLUMNS], "drop")
     any_noisy = bool((qaoa["noise"] != IDEAL).any())
     for col, family in enumerate(families or ["(none)"]):
@@ -566,7 +580,13 @@ def plot_noise(results: pd.DataFrame, families: list[str], style: _Style) -> byt
             top.set_ylabel("mean sampled cut / optimum")
         part = drops[drops["family"] == family]
         if part.empty:
-            reason = "no noisy QAOA rows" if not any_noisy else "no noisy rows with an ideal twin"
+            family_qaoa = qaoa[qaoa["family"] == family]
+            if family_qaoa.empty:
+                reason = "no QAOA rows"
+            elif not (family_qaoa["noise"] != IDEAL).any():
+                reason = "no noisy QAOA rows" + ("" if any_noisy else " this night")
+            else:
+                reason = "no noisy row has an ideal twin\n(same instance, shots and p)"
             _no_data(bottom, f"no data: {reason}")
         else:
             _band_series(bottom, part, _label_order(part["label"]), style)
@@ -603,21 +623,29 @@ def trend_table(results: pd.DataFrame, history: pd.DataFrame, trend_nights: int)
 
 
 def plot_trend(trend: pd.DataFrame, families: list[str], style: _Style, trend_nights: int) -> bytes:
-    import matplotlib.dates as mdates
-
     fig, axes = _new_figure(len(families))
-    n_dates = trend["night_date"].nunique() if len(trend) else 0
+    dates = sorted(pd.to_datetime(trend["night_date"].unique())) if len(trend) else []
+    # Ticks at the nights themselves (thinned to at most ~10), never at hours.
+    ticks = dates[:: max(1, int(np.ceil(len(dates) / 10)))]
+    span_days = (dates[-1] - dates[0]).days if dates else 0
     for ax, family in zip(axes[0], families or ["(none)"], strict=True):
         ax.set_title(_family_title(family))
-        part = trend[trend["family"] == family]
+        part = trend[(trend["family"] == family) & (trend["label"] != EXACT)]
         if part.empty:
             _no_data(ax, "no data")
             continue
-        for label in _label_order(part["label"]):
+        ax.axhline(1.0, color="black", linewidth=1.0, linestyle=":", label=REFERENCE_LABEL)
+        labels = _label_order(part["label"])
+        # Nudge series apart in time so equal medians (e.g. every heuristic at 1.0) stay visible.
+        min_gap = min((b - a).days for a, b in itertools.pairwise(dates)) if len(dates) > 1 else 1
+        spread = min(0.2 * max(min_gap, 1), 0.02 * (span_days + 2))
+        step_days = spread / max(len(labels) - 1, 1)
+        for i, label in enumerate(labels):
             series = part[part["label"] == label].sort_values("night_date")
+            offset = pd.Timedelta(days=(i - (len(labels) - 1) / 2) * step_days)
             s = style(label)
             ax.plot(
-                pd.to_datetime(series["night_date"]),
+                pd.to_datetime(series["night_date"]) + offset,
                 series["median"].to_numpy(dtype=float),
                 label=label,
                 color=s["color"],
@@ -625,20 +653,19 @@ def plot_trend(trend: pd.DataFrame, families: list[str], style: _Style, trend_ni
                 marker=s["marker"],
                 markersize=5,
             )
-        locator = mdates.AutoDateLocator(maxticks=8)
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-        if n_dates == 1:
-            only = pd.to_datetime(part["night_date"].iloc[0])
-            ax.set_xlim(only - pd.Timedelta(days=3), only + pd.Timedelta(days=3))
+        ax.set_xticks(ticks, [d.strftime("%b %d") for d in ticks], rotation=30, ha="right")
+        pad = pd.Timedelta(days=max(span_days * 0.05, 1.0))
+        ax.set_xlim(dates[0] - pad, dates[-1] + pad)
+        if len(dates) == 1:
             ax.annotate(
                 "only one night of history so far", (0.01, 0.01), xycoords="axes fraction", fontsize=8, color="#555"
             )
-        ax.set_xlabel("night (date)")
-        ax.set_ylabel("median approximation ratio (all sizes)")
+        years = sorted({d.year for d in dates})
+        ax.set_xlabel(f"night ({years[0]})" if len(years) == 1 else f"night ({years[0]}–{years[-1]})")
+        ax.set_ylabel("median approximation ratio over all sizes")
         ax.grid(True, alpha=0.3)
     fig.suptitle(
-        f"Trend over the last {n_dates} of up to {trend_nights} nights: median approximation ratio per method,\n"
+        f"Trend over the last {len(dates)} night(s) (up to {trend_nights}): median approximation ratio per method\n"
         "across all instances of the family that night"
     )
     _figure_legend(fig, (a for row in axes for a in row))
@@ -662,6 +689,9 @@ def headline_sentences(results: pd.DataFrame, per_instance: pd.DataFrame, value:
     elif per_instance.empty:
         lines.append("No QAOA instance has a classical heuristic result to compare with: value added not assessed.")
     else:
+        without = sorted(set(rows["family"]) - set(rows.loc[rows["method"] == QAOA, "family"]))
+        if without:
+            lines.append(f"No QAOA results for {', '.join(without)}: value added not assessed there.")
         for family, part in per_instance.groupby("family", sort=True):
             sizes = sorted(int(x) for x in part["n_nodes"].unique())
             won = part[part["value_added"] > WIN_TOLERANCE]

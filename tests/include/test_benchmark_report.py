@@ -165,7 +165,15 @@ def results() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def report(results: pd.DataFrame) -> BenchmarkReport:
     skipped = pd.DataFrame(
-        [{"family": "maxcut_regular", "n_nodes": 40, "backend": "aer:statevector", "noise": "ideal", "reason": "<too big>"}]
+        [
+            {
+                "family": "maxcut_regular",
+                "n_nodes": 40,
+                "backend": "aer:statevector",
+                "noise": "ideal",
+                "reason": "<too big>",
+            }
+        ]
     )
     not_run = skipped.assign(reason="budget exhausted", experiment_key="abc123")
     return render_report(results, build_history(2), night="night-3", skipped=skipped, not_run=not_run)
@@ -340,6 +348,14 @@ def test_thin_data_renders_without_crashing(case: str) -> None:
         assert any("No QAOA results" in line for line in report.headline)
     if case == "family_without_qaoa":
         assert set(quantum_value_added(results)["family"]) == {"maxcut_regular"}
+        assert any("No QAOA results for maxcut_erdos_renyi" in line for line in report.headline)
+
+
+def test_history_of_only_tonight_renders(results: pd.DataFrame) -> None:
+    """First night: the history the DAG passes is just tonight's table (counted once in the trend)."""
+    report = render_report(results, results, night="night-3")
+    _assert_valid_png(report.images["trend.png"])
+    assert "nights in the trend: 1" in report.html
 
 
 def test_empty_history_and_empty_results_render() -> None:
