@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import io
 import itertools
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -274,7 +275,18 @@ class _Style:
             "local_search": {"color": "#7f7f7f", "linestyle": "--", "marker": "^"},
             "simulated_annealing": {"color": "#bcbd22", "linestyle": "--", "marker": "D"},
         }
-        palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#e377c2", "#393b79"]
+        palette = [
+            "#1f77b4",
+            "#d62728",
+            "#2ca02c",
+            "#9467bd",
+            "#ff7f0e",
+            "#17becf",
+            "#e377c2",
+            "#393b79",
+            "#8c6d31",
+            "#637939",
+        ]
         markers = ["o", "P", "X", "*", "h", "p", "<", ">"]
         i = 0
         for label in self.labels:
@@ -364,18 +376,20 @@ def _band_series(
     q25: str = "q25",
     q75: str = "q75",
     positive_only: bool = False,
-) -> int:
+) -> list[str]:
     """Median line with markers and a shaded q25–q75 band per label (``table`` has columns
-    label, n_nodes and the three statistics). Returns the number of points left out
-    because they were not positive (for log axes)."""
-    dropped = 0
+    label, n_nodes and the three statistics). Returns the points left out because they were
+    not positive (for log axes), as "label (n=...)"."""
+    dropped: list[str] = []
     sizes = table["n_nodes"].astype(int).tolist()
     step = _dodge(sizes, len(labels))
     for i, label in enumerate(labels):
         part = table[table["label"] == label].sort_values("n_nodes")
         if positive_only:
             keep = part[median] > 0
-            dropped += int((~keep).sum())
+            if not keep.all():
+                sizes_out = ", ".join(str(int(n)) for n in part.loc[~keep, "n_nodes"])
+                dropped.append(f"{label} (n={sizes_out})")
             part = part[keep]
         if part.empty:
             continue
@@ -404,7 +418,9 @@ def _figure_legend(fig: Figure, axes: Iterable[Axes], title: str | None = None) 
     ordered = _label_order(k for k in handles if k != REFERENCE_LABEL)
     if REFERENCE_LABEL in handles:
         ordered.append(REFERENCE_LABEL)
-    ncol = min(len(ordered), 3 if max(len(x) for x in ordered) > 28 else 4)
+    # As many columns as fit the figure's width (about 0.075 in per character at 9 pt, plus the handle).
+    column_inches = 0.075 * max(len(x) for x in ordered) + 0.7
+    ncol = max(1, min(len(ordered), 4, int(fig.get_figwidth() // column_inches)))
     fig.legend(
         [handles[k] for k in ordered],
         ordered,
@@ -486,13 +502,11 @@ def plot_time_vs_size(stats: pd.DataFrame, families: list[str], style: _Style) -
         _size_axis(ax, part["n_nodes"].astype(int).tolist())
         ax.set_yscale("log")
         ax.set_ylabel("time to solution (seconds, log scale)")
-        if dropped:
-            ax.annotate(
-                f"{dropped} cell(s) with a zero median time not shown (log scale)",
-                (0.01, 0.01),
-                xycoords="axes fraction",
-                fontsize=8,
-                color="#555555",
+        if dropped:  # under the axis, where it cannot cover data
+            ax.set_xlabel(
+                "problem size n (nodes)\n"
+                + textwrap.fill("not shown (a zero median time cannot sit on a log scale): " + "; ".join(dropped), 90),
+                fontsize=9,
             )
     fig.suptitle(f"Time to solution vs size (sum of stage timings): median across {_seeds_phrase(stats)}, band = IQR")
     _figure_legend(fig, (a for row in axes for a in row))
@@ -564,7 +578,11 @@ def plot_noise(results: pd.DataFrame, families: list[str], style: _Style) -> byt
     fig, axes = _new_figure(len(families), rows=2, height=3.8)
     rows = _unique_experiments(results)
     qaoa = rows[rows["method"] == QAOA]
-    ratio = _value_table(qaoa, results, ["family", "n_nodes", *QAOA_CONFIG_COLUMNS], "expected_approximation_ratio")
+    # Where noisy rows exist, compare like with like: only the ideal (shots, p) that have a noisy twin.
+    noisy_pairs = qaoa.loc[qaoa["noise"] != IDEAL, ["family", "shots", "reps"]].drop_duplicates()
+    twin = pd.MultiIndex.from_frame(qaoa[["family", "shots", "reps"]]).isin(pd.MultiIndex.from_frame(noisy_pairs))
+    shown = qaoa[~qaoa["family"].isin(noisy_pairs["family"]).to_numpy() | twin]
+    ratio = _value_table(shown, results, ["family", "n_nodes", *QAOA_CONFIG_COLUMNS], "expected_approximation_ratio")
     drops = _value_table(noise_drop(results), results, ["family", "n_nodes", *QAOA_CONFIG_COLUMNS], "drop")
     any_noisy = bool((qaoa["noise"] != IDEAL).any())
     for col, family in enumerate(families or ["(none)"]):
@@ -604,7 +622,7 @@ def plot_noise(results: pd.DataFrame, families: list[str], style: _Style) -> byt
 def trend_table(results: pd.DataFrame, history: pd.DataFrame, trend_nights: int) -> pd.DataFrame:
     """Median approximation ratio per (family, label, night_date) over the last ``trend_nights``
     distinct night dates of history plus tonight (rows of the same night and experiment count once)."""
-    frames = [f[list(TREND_COLUMNS)] for f in (history, results) if len(f)]
+    frames = [f[list(TREND_COLUMNS)] for f in (results, history) if len(f)]  # tonight wins a duplicate
     columns = ["family", "label", "night_date", "median", "q25", "q75", "count"]
     if not frames:
         return pd.DataFrame(columns=columns)
@@ -623,10 +641,10 @@ def trend_table(results: pd.DataFrame, history: pd.DataFrame, trend_nights: int)
 
 
 def plot_trend(trend: pd.DataFrame, families: list[str], style: _Style, trend_nights: int) -> bytes:
+    import matplotlib.dates as mdates
+
     fig, axes = _new_figure(len(families))
     dates = sorted(pd.to_datetime(trend["night_date"].unique())) if len(trend) else []
-    # Ticks at the nights themselves (thinned to at most ~10), never at hours.
-    ticks = dates[:: max(1, int(np.ceil(len(dates) / 10)))]
     span_days = (dates[-1] - dates[0]).days if dates else 0
     for ax, family in zip(axes[0], families or ["(none)"], strict=True):
         ax.set_title(_family_title(family))
@@ -653,15 +671,17 @@ def plot_trend(trend: pd.DataFrame, families: list[str], style: _Style, trend_ni
                 marker=s["marker"],
                 markersize=5,
             )
-        ax.set_xticks(ticks, [d.strftime("%b %d") for d in ticks], rotation=30, ha="right")
         pad = pd.Timedelta(days=max(span_days * 0.05, 1.0))
         ax.set_xlim(dates[0] - pad, dates[-1] + pad)
+        # Whole days only (never hours), at most about eight ticks however the nights are spaced.
+        ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, int(np.ceil((span_days + 2) / 8)))))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+        ax.tick_params(axis="x", labelrotation=30)
         if len(dates) == 1:
             ax.annotate(
                 "only one night of history so far", (0.01, 0.01), xycoords="axes fraction", fontsize=8, color="#555"
             )
-        years = sorted({d.year for d in dates})
-        ax.set_xlabel(f"night ({years[0]})" if len(years) == 1 else f"night ({years[0]}–{years[-1]})")
+        ax.set_xlabel("night (date)")
         ax.set_ylabel("median approximation ratio over all sizes")
         ax.grid(True, alpha=0.3)
     fig.suptitle(
