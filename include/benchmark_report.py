@@ -940,6 +940,8 @@ def render_report(
     parts += [
         "</ul>",
         "<h2>Where quantum adds nothing</h2>",
+        "<p class='note'>Cells (family, size, QAOA configuration) whose median value added over the best classical "
+        "heuristic is ≤ 0.</p>",
         f"<ul>{nothing_items}</ul>"
         if nothing_items
         else "<p class='note'>No (size, QAOA configuration) cell has a median value added ≤ 0"

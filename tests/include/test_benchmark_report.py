@@ -360,7 +360,8 @@ def test_history_of_only_tonight_renders(results: pd.DataFrame) -> None:
 
 def test_empty_history_and_empty_results_render() -> None:
     empty = build_results().iloc[0:0]
-    report = render_report(empty, pd.DataFrame(), night="empty")
+    report = render_report(empty, pd.DataFrame(), night="<empty & night>")
+    assert "&lt;empty &amp; night&gt;" in report.html and "<empty" not in report.html
     assert set(report.images) == set(IMAGES)
     for data in report.images.values():
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
