@@ -29,39 +29,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from include.baselines import HEURISTICS
+from include.sweep_schema import NOT_RUN_COLUMNS, SKIPPED_COLUMNS
+from include.sweep_schema import RESULT_COLUMNS as RESULT_DTYPES
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 # --- the contract -------------------------------------------------------------------------------
 
-STRING_COLUMNS: tuple[str, ...] = (
-    "night",
-    "night_date",
-    "experiment_key",
-    "instance_hash",
-    "family",
-    "method",
-    "backend",
-    "noise",
-)
-INT_COLUMNS: tuple[str, ...] = ("n_nodes", "seed", "shots", "reps", "tier")
-FLOAT_COLUMNS: tuple[str, ...] = (
-    "objective",
-    "expected_objective",
-    "optimum",
-    "approximation_ratio",
-    "expected_approximation_ratio",
-    "angle_seconds",
-    "compile_seconds",
-    "queue_seconds",
-    "execute_seconds",
-    "postprocess_seconds",
-    "time_to_solution_seconds",
-    "cost",
-)
-BOOL_COLUMNS: tuple[str, ...] = ("reused",)
-RESULT_COLUMNS: tuple[str, ...] = STRING_COLUMNS + INT_COLUMNS + FLOAT_COLUMNS + BOOL_COLUMNS
+RESULT_COLUMNS: tuple[str, ...] = tuple(RESULT_DTYPES)
+INT_COLUMNS: tuple[str, ...] = tuple(c for c, t in RESULT_DTYPES.items() if t == "int64")
+FLOAT_COLUMNS: tuple[str, ...] = tuple(c for c, t in RESULT_DTYPES.items() if t == "float64")
 
 CELL_COLUMNS: tuple[str, ...] = ("family", "n_nodes", "method", "backend", "noise", "shots", "reps")
 METRICS: tuple[str, ...] = ("approximation_ratio", "expected_approximation_ratio", "time_to_solution_seconds")
@@ -69,15 +49,11 @@ STATISTICS: tuple[str, ...] = ("count", "mean", "median", "q25", "q75", "iqr", "
 
 QAOA = "qaoa"
 EXACT = "exact"
-# Kept here rather than imported from include.baselines so this module does not pull in Qiskit.
-HEURISTICS: tuple[str, ...] = ("greedy", "local_search", "simulated_annealing")
 QAOA_CONFIG_COLUMNS: tuple[str, ...] = ("backend", "noise", "shots", "reps")
 IDEAL = "ideal"
 # A value added above this counts as QAOA beating the heuristic; ties (both at the optimum) do not.
 WIN_TOLERANCE = 1e-9
 
-SKIPPED_COLUMNS: tuple[str, ...] = ("family", "n_nodes", "backend", "noise", "reason")
-NOT_RUN_COLUMNS: tuple[str, ...] = (*SKIPPED_COLUMNS, "experiment_key")
 TREND_COLUMNS: tuple[str, ...] = (
     "night",
     "night_date",

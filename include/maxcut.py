@@ -8,11 +8,13 @@ makes duplicate edges and self-loops visible to validation (a self-loop is ``u =
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
-from qiskit.quantum_info import SparsePauliOp
+
+if TYPE_CHECKING:  # Qiskit loads only when a Hamiltonian is built: graphs and cuts stay light
+    from qiskit.quantum_info import SparsePauliOp
 
 GraphKind = Literal["regular", "erdos_renyi", "complete"]
 WeightKind = Literal["unit", "uniform"]
@@ -143,6 +145,8 @@ def maxcut_ising(edges: pd.DataFrame, n_nodes: int) -> tuple[SparsePauliOp, floa
     For every assignment x (z = 1 - 2x): ``cut(x) = offset - <x|H|x>`` with ``offset = sum w / 2``,
     so minimising the energy maximises the cut.
     """
+    from qiskit.quantum_info import SparsePauliOp
+
     u, v, w = edge_arrays(edges)
     terms = [("ZZ", [int(a), int(b)], float(weight) / 2.0) for a, b, weight in zip(u, v, w, strict=True)]
     if not terms:

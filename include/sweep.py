@@ -30,6 +30,7 @@ import pandas as pd
 from include.artifacts import ArtifactRef, ArtifactStore, canonical_json, parquet_bytes, sha256_hex
 from include.baselines import HEURISTICS
 from include.maxcut import GraphSpec, ProblemSpecError, bitstring_to_bits, cut_values, make_graph
+from include.sweep_schema import NOT_RUN_COLUMNS, RESULT_COLUMNS, SKIPPED_COLUMNS, TIMING_COLUMNS
 
 # Bump when what an experiment computes changes (angle finding, result fields): older stored
 # results then stop matching and are recomputed instead of silently reused.
@@ -42,38 +43,8 @@ MAX_SWEEP_NODES = 22  # the noise-free angle search holds 2^n amplitudes
 NIGHTS_PREFIX = "nightly"
 TRANSPILE = {"optimization_level": 1, "seed_transpiler": 7}
 
-RESULT_COLUMNS: dict[str, str] = {
-    "night": "string",
-    "night_date": "string",
-    "experiment_key": "string",
-    "instance_hash": "string",
-    "family": "string",
-    "n_nodes": "int64",
-    "seed": "int64",
-    "method": "string",
-    "backend": "string",
-    "noise": "string",
-    "shots": "int64",
-    "reps": "int64",
-    "objective": "float64",
-    "expected_objective": "float64",
-    "optimum": "float64",
-    "approximation_ratio": "float64",
-    "expected_approximation_ratio": "float64",
-    "angle_seconds": "float64",
-    "compile_seconds": "float64",
-    "queue_seconds": "float64",
-    "execute_seconds": "float64",
-    "postprocess_seconds": "float64",
-    "time_to_solution_seconds": "float64",
-    "cost": "float64",
-    "tier": "int64",
-    "reused": "bool",
-}
-TIMING_COLUMNS = ("angle_seconds", "compile_seconds", "queue_seconds", "execute_seconds", "postprocess_seconds")
 # The per-experiment part of a result row (the night columns are added when a night collects it).
 EXPERIMENT_COLUMNS = [c for c in RESULT_COLUMNS if c not in ("night", "night_date", "reused")]
-SKIPPED_COLUMNS = ["family", "n_nodes", "seed", "backend", "noise", "reason"]
 
 
 def sweep_root() -> str:
@@ -533,7 +504,7 @@ def plan_night(
         inputs=[ArtifactRef(r["prepared_uri"], sha256_hex(canonical_json(_record_only(r))), None) for r in prepared],
         params={"grid": grid.to_params()},
     )
-    skipped_frame = pd.DataFrame(skips, columns=SKIPPED_COLUMNS).astype({"n_nodes": "int64", "seed": "int64"})
+    skipped_frame = pd.DataFrame(skips, columns=list(SKIPPED_COLUMNS)).astype({"n_nodes": "int64", "seed": "int64"})
     skipped_ref = store.put_table(night_prefix, "skipped", skipped_frame, stage="plan", inputs=[plan_ref])
     counts = plan["status"].value_counts().to_dict() if len(plan) else {}
     pools: dict[str, list[dict[str, Any]]] = {}
@@ -851,7 +822,7 @@ def collect_night(
         measurements={"rows": len(frame), "not_run": len(missing), "reused": int(frame["reused"].sum())},
         nondeterministic_columns=[*TIMING_COLUMNS, "time_to_solution_seconds", "cost"],
     )
-    not_run = pd.DataFrame(missing, columns=[*SKIPPED_COLUMNS, "experiment_key"]).astype(
+    not_run = pd.DataFrame(missing, columns=list(NOT_RUN_COLUMNS)).astype(
         {"n_nodes": "int64", "seed": "int64"}
     )
     not_run_ref = store.put_table(night_prefix, "not_run", not_run, stage="collect", inputs=[plan_ref])
