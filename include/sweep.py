@@ -822,9 +822,7 @@ def collect_night(
         measurements={"rows": len(frame), "not_run": len(missing), "reused": int(frame["reused"].sum())},
         nondeterministic_columns=[*TIMING_COLUMNS, "time_to_solution_seconds", "cost"],
     )
-    not_run = pd.DataFrame(missing, columns=list(NOT_RUN_COLUMNS)).astype(
-        {"n_nodes": "int64", "seed": "int64"}
-    )
+    not_run = pd.DataFrame(missing, columns=list(NOT_RUN_COLUMNS)).astype({"n_nodes": "int64", "seed": "int64"})
     not_run_ref = store.put_table(night_prefix, "not_run", not_run, stage="collect", inputs=[plan_ref])
     history_ref = append_history(store, frame, night, results_ref)
     return {

@@ -169,6 +169,7 @@ def report(results: pd.DataFrame) -> BenchmarkReport:
             {
                 "family": "maxcut_regular",
                 "n_nodes": 40,
+                "seed": 0,
                 "backend": "aer:statevector",
                 "noise": "ideal",
                 "reason": "<too big>",
