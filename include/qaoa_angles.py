@@ -184,7 +184,7 @@ class _Simulator:
                 psi = np.matmul(m, psi.reshape(-1, 1 << width, 1 << low_qubit))
         return psi.reshape(-1)
 
-    def state(self, parameters: Sequence[float]) -> np.ndarray:
+    def state(self, parameters: Sequence[float] | np.ndarray) -> np.ndarray:
         theta = np.asarray(parameters, dtype=np.float64).reshape(-1)
         if theta.size < 2 or theta.size % 2:
             raise AngleError(
@@ -200,7 +200,7 @@ class _Simulator:
             psi = self._mix(psi, float(theta[p + layer]))
         return psi
 
-    def expected_cut(self, parameters: Sequence[float]) -> float:
+    def expected_cut(self, parameters: Sequence[float] | np.ndarray) -> float:
         psi = self.state(parameters)
         probabilities = psi.real**2 + psi.imag**2
         return float(probabilities @ self.cut)
