@@ -206,10 +206,25 @@ class _Simulator:
         return float(probabilities @ self.cut)
 
 
-def qaoa_expected_cut(cut_diag: np.ndarray, parameters: Sequence[float]) -> float:
+def qaoa_expected_cut(cut_diag: np.ndarray, parameters: Sequence[float] | np.ndarray) -> float:
     """<C> of the p-layer QAOA state at ``[γ_0..γ_(p-1), β_0..β_(p-1)]`` (qaoa_ansatz's gates and
     signs; bind by name, see the module docstring), exactly, from ``cut_diagonal(...)``."""
     return _Simulator(cut_diag, distinct_levels=False).expected_cut(parameters)
+
+
+def in_circuit_order(parameters: Sequence[float] | np.ndarray, names: Sequence[str]) -> list[float]:
+    """``parameters`` ([γ..., β...]) reordered to match parameter ``names`` such as
+    ``[p.name for p in qaoa_ansatz(...).parameters]`` (which Qiskit sorts as β[0..], γ[0..]), for
+    positional binding (SamplerPub rows, ``assign_parameters(list)``)."""
+    theta = [float(x) for x in parameters]
+    p = len(theta) // 2
+    if len(theta) != 2 * p or len(names) != len(theta):
+        raise AngleError(f"parameters has {len(theta)} values for {len(names)} circuit parameters; they must match")
+    by_name = {f"γ[{i}]": theta[i] for i in range(p)} | {f"β[{i}]": theta[p + i] for i in range(p)}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise AngleError(f"circuit parameter names {unknown} are not QAOA's γ[i]/β[i]; build it with qaoa_ansatz")
+    return [by_name[name] for name in names]
 
 
 # ------------------------------------------------------------------------------------ optimiser
@@ -314,7 +329,7 @@ def _grid_p1(objective: _Counter, window: float, points: int) -> list[np.ndarray
     return [np.array([gammas[i], betas[j]]) for _, i, j in peaks]
 
 
-def interp_start(previous: Sequence[float]) -> np.ndarray:
+def interp_start(previous: Sequence[float] | np.ndarray) -> np.ndarray:
     """INTERP (Zhou et al. 2020, PRX 10, 021067, eq. B1): the (p+1)-layer start from the p-layer
     optimum, linearly interpolating γ and β separately:
     ``x'_i = (i-1)/p x_{i-1} + (p-i+1)/p x_i`` for i = 1..p+1 (1-based), with x_0 = x_{p+1} = 0."""
