@@ -15,13 +15,11 @@ Per instance (n nodes, seed): make_graph(GraphSpec(n, "regular", 3, "unit", seed
   include.qaoa.optimise_qaoa (COBYLA, sampled energy, p=3) from a linear-ramp start.
 
 Binding: qaoa_ansatz(...).parameters sorts β before γ, so every positional binding here goes
-through in_circuit_order. ``--ramp`` chooses the loop's start: ``documented`` is
-linear_ramp_point(3) read as its docstring says (γ ramp, β ramp) and bound by name;
-``adiabatic`` negates its βs (the sign that follows the annealing path in this circuit's
-convention); ``positional`` is optimise_qaoa's own default (the ramp bound positionally).
+through in_circuit_order. The loop starts from optimise_qaoa's default, linear_ramp_point
+(γ ramp up, β < 0 ramp down) in circuit order.
 
 Usage: python bench/qaoa_quality.py [--sizes 8 10 12 14 16] [--seeds 5] [--shots 1024]
-       [--loop-evaluations 100] [--max-evaluations 400] [--ramp documented]
+       [--loop-evaluations 100] [--max-evaluations 400]
 """
 
 from __future__ import annotations
@@ -40,7 +38,7 @@ from include.backends.base import SamplerJob, SamplerPub
 from include.backends.execute import run_to_completion
 from include.baselines import exact_brute_force, simulated_annealing
 from include.maxcut import GraphSpec, cut_value, make_graph
-from include.qaoa import CountsObjective, linear_ramp_point, optimise_qaoa, qaoa_ansatz
+from include.qaoa import CountsObjective, optimise_qaoa, qaoa_ansatz
 from include.qaoa_angles import angle_schedule, in_circuit_order
 
 GUARANTEE = 0.6924  # Farhi, Goldstone, Gutmann 2014: p=1 on 3-regular graphs at optimal angles
@@ -51,15 +49,6 @@ def evaluations_to_99(values: list[float]) -> int:
     """1-based index of the first value reaching 99% of the best value in ``values``."""
     target = 0.99 * max(values)
     return next(i for i, value in enumerate(values, 1) if value >= target)
-
-
-def loop_start(ramp: str, names: list[str]) -> list[float] | None:
-    point = linear_ramp_point(REPS)
-    if ramp == "positional":
-        return None  # optimise_qaoa's own default
-    if ramp == "adiabatic":
-        point = np.concatenate([point[:REPS], -point[REPS:]])
-    return in_circuit_order(point, names)
 
 
 def run_instance(n: int, seed: int, args: argparse.Namespace) -> dict[str, float | int]:
@@ -73,7 +62,6 @@ def run_instance(n: int, seed: int, args: argparse.Namespace) -> dict[str, float
 
     objective = CountsObjective(edges, n)
     ansatz = qaoa_ansatz(objective.cost, REPS)
-    names = [param.name for param in ansatz.parameters]
     backend = AerBackend(seed=seed)
     isa = transpile(ansatz, target=backend.target(), optimization_level=1, seed_transpiler=seed)
     theta = np.array([in_circuit_order(p3.parameters, [param.name for param in isa.parameters])])
@@ -90,7 +78,6 @@ def run_instance(n: int, seed: int, args: argparse.Namespace) -> dict[str, float
         optimiser="COBYLA",
         max_iterations=args.loop_evaluations,
         seed=seed,
-        initial_point=loop_start(args.ramp, names),
         backend=AerBackend(seed=seed),
     )
     loop_seconds = time.perf_counter() - t0
@@ -125,13 +112,12 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=1024)
     parser.add_argument("--loop-evaluations", type=int, default=100)
     parser.add_argument("--max-evaluations", type=int, default=400)
-    parser.add_argument("--ramp", choices=["documented", "adiabatic", "positional"], default="documented")
     args = parser.parse_args()
 
     print(f"QAOA quality on 3-regular unit-weight graphs, seeds 0..{args.seeds - 1}; ratios vs brute-force optimum")
     print(
         f"  exact angles: p=1 grid+L-BFGS-B, p=3 INTERP chain (≤{args.max_evaluations} evaluations/level); "
-        f"Aer sample {args.shots} shots; loop: COBYLA {args.loop_evaluations} evals, ramp start '{args.ramp}'"
+        f"Aer sample {args.shots} shots; loop: COBYLA {args.loop_evaluations} evals, linear-ramp start"
     )
     header = (
         f"{'n':>3} {'seed':>4} {'opt':>4} | {'p1':>6} {'p3':>6} {'p3 smp':>6} {'p3 best':>7} {'SA':>6} "

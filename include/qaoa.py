@@ -39,7 +39,9 @@ class QAOAConfigError(ValueError):
 def qaoa_ansatz(cost: SparsePauliOp, reps: int, *, measure: bool = True) -> QuantumCircuit:
     """The p-layer QAOA circuit for a Z/ZZ cost: |+>^n, then p x (exp(-i γ H) mixer(β)).
 
-    Parameters are ``γ[0..p-1]`` then ``β[0..p-1]`` (the order of ``circuit.parameters``).
+    The parameters are named ``γ[i]`` and ``β[i]``. ``circuit.parameters`` (the order positional
+    binding uses) sorts by name, so it is β[0..p-1] then γ[0..p-1]; angles kept as γs then βs
+    (``include.qaoa_angles``) go through ``in_circuit_order`` before binding.
     """
     if reps < 1:
         raise QAOAConfigError(f"reps={reps}: QAOA needs at least one layer; set reps >= 1")
@@ -69,9 +71,11 @@ def qaoa_ansatz(cost: SparsePauliOp, reps: int, *, measure: bool = True) -> Quan
 
 
 def linear_ramp_point(reps: int, dt: float = 0.75) -> np.ndarray:
-    """Annealing-inspired start: γ ramps up, β ramps down (a well-known good QAOA initialisation)."""
+    """Annealing-inspired start, γs then βs: |γ| ramps up, |β| ramps down (a well-known good QAOA
+    initialisation). In this circuit's convention (RZZ(2wγ), RX(2β)) the annealing path has
+    β < 0, so the βs are negative; with positive βs the ramp runs the path backwards."""
     fractions = (np.arange(reps) + 0.5) / reps
-    return np.concatenate([fractions * dt, (1.0 - fractions) * dt])
+    return np.concatenate([fractions * dt, -(1.0 - fractions) * dt])
 
 
 @dataclass
@@ -191,7 +195,11 @@ def optimise_qaoa(
             on_iteration(record)
         return value
 
-    start = np.asarray(initial_point if initial_point is not None else linear_ramp_point(reps), dtype=float)
+    if initial_point is None:  # θ is in circuit.parameters order (β before γ), as the backend binds it
+        from include.qaoa_angles import in_circuit_order
+
+        initial_point = in_circuit_order(linear_ramp_point(reps), [p.name for p in ansatz.parameters])
+    start = np.asarray(initial_point, dtype=float)
     if start.shape != (2 * reps,):
         raise QAOAConfigError(f"initial_point has {start.size} values; QAOA with reps={reps} needs {2 * reps}")
     remaining = max_iterations - len(previous)
