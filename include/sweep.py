@@ -259,27 +259,31 @@ def _angles(
     structure hash; stored as the instance's ``angles`` artifact."""
     from include.maxcut import maxcut_ising
     from include.qaoa import qaoa_ansatz
-    from include.qaoa_angles import angle_schedule
+    from include.qaoa_angles import AngleResult, optimal_angles
     from include.transpile_cache import circuit_structure
 
     n_nodes = int(record["n_nodes"])
-    levels = sorted(set(wanted) | {int(p) for p in record["angles"]})
-    schedule = angle_schedule(edges, n_nodes, levels, max_evaluations=evaluations)
     cost, _ = maxcut_ising(edges, n_nodes)
-    angles: dict[str, Any] = {}
-    cumulative = 0.0
-    for reps in range(1, max(levels) + 1):
-        if reps not in schedule:
+    angles: dict[str, Any] = dict(record["angles"])
+    previous: AngleResult | None = None
+    # The INTERP chain: level p starts from level p-1. Levels found on an earlier night are kept
+    # as they are (experiments keyed on them stay valid) and seed the missing levels above them.
+    for reps in range(1, max(wanted) + 1):
+        known = angles.get(str(reps))
+        if known is not None:
+            previous = AngleResult(reps, known["parameters"], known["expected_cut"], known["evaluations"], [], 0.0)
             continue
-        result = schedule[reps]
-        cumulative += result.seconds  # INTERP: level p is reached through levels 1..p-1
+        result = optimal_angles(edges, n_nodes, reps, warm_start=previous, max_evaluations=evaluations)
+        below = float(angles[str(reps - 1)]["seconds"]) if reps > 1 else 0.0
         angles[str(reps)] = {
             "parameters": [float(x) for x in result.parameters],
             "expected_cut": float(result.expected_cut),
             "evaluations": int(result.evaluations),
-            "seconds": cumulative,
+            "seconds": below + result.seconds,  # reaching level p costs levels 1..p
             "structure": sha256_hex(circuit_structure(qaoa_ansatz(cost, reps)).encode()),
         }
+        previous = result
+    angles = {str(p): angles[str(p)] for p in sorted(int(k) for k in angles)}
     table = pd.DataFrame(
         {
             "reps": [int(p) for p in angles],
