@@ -81,13 +81,13 @@ def nightly_benchmark() -> None:
             sweep_store(), instance, settings["reps"], angle_evaluations=settings["angle_evaluations"]
         )
 
-    @task(multiple_outputs=True)
+    @task
     def plan_night(plan: Any, prepared: Any, **context: Any) -> dict[str, Any]:
         from include.sweep import SweepGrid, night_prefix_for
         from include.sweep import plan_night as plan_experiments
         from operators.operators.sweep import jobservice_url, sweep_store
 
-        out = plan_experiments(
+        return plan_experiments(
             sweep_store(),
             night_prefix_for(str(context["run_id"])),
             SweepGrid.from_params(plan["grid"]),
@@ -95,12 +95,11 @@ def nightly_benchmark() -> None:
             jobservice_url=jobservice_url(),
             skipped=plan["skipped"],
         )
-        batches = out.pop("batches")
-        return {
-            **out,
-            "batches_aer": batches.get("qflow_aer", []),
-            "batches_jobservice": batches.get("qflow_jobservice", []),
-        }
+
+    @task
+    def batches_for(planned: Any, pool: str) -> list[dict[str, Any]]:
+        """The batches one pool runs (dynamic task mapping needs a list per mapped task)."""
+        return list(planned["batches"].get(pool, []))
 
     # One pool per backend family (sized in include/policy.yaml); in-process Aer first: cheaper.
     @task(pool="qflow_aer", priority_weight=30, weight_rule="absolute")
@@ -143,9 +142,11 @@ def nightly_benchmark() -> None:
 
     settings = grid()
     prepared = prepare.partial(plan=settings).expand(instance=instances(settings))
-    planned: Any = plan_night(settings, prepared)  # multiple_outputs: indexable by key
-    ran_aer = run_aer.expand(batch=planned["batches_aer"])
-    ran_jobservice = run_jobservice.expand(batch=planned["batches_jobservice"])
+    planned = plan_night(settings, prepared)
+    ran_aer = run_aer.expand(batch=batches_for.override(task_id="aer_batches")(planned, "qflow_aer"))
+    ran_jobservice = run_jobservice.expand(
+        batch=batches_for.override(task_id="jobservice_batches")(planned, "qflow_jobservice")
+    )
     collected = collect(planned, prepared)
     [ran_aer, ran_jobservice] >> collected
     report = SweepReportOperator(task_id="report", collected=collected, plan=planned, trigger_rule="all_done")
