@@ -452,7 +452,8 @@ def plan_night(
                     for noise in grid.noise:
                         identity = identities[(backend, noise)]
                         reason = identity.skip_reason
-                        if not reason and noise != IDEAL and n_nodes > grid.noise_max_nodes:
+                        noisy = identity.effective_noise not in ("", IDEAL)
+                        if not reason and noisy and n_nodes > grid.noise_max_nodes:
                             reason = f"noisy simulation above noise_max_nodes={grid.noise_max_nodes}"
                         if not reason and n_nodes > identity.max_qubits:
                             reason = f"{n_nodes} qubits do not fit the {identity.max_qubits}-qubit device"
@@ -485,7 +486,7 @@ def plan_night(
                                 "graph_sha256": record["graph"]["sha256"],
                                 "optimum": float(record["optimum"]),
                                 "pool": identity.pool,
-                                "estimated_cost": estimated_cost(n_nodes, int(reps), int(shots), noise != IDEAL),
+                                "estimated_cost": estimated_cost(n_nodes, int(reps), int(shots), noisy),
                             }
                         )
     seen: set[str] = set()
