@@ -342,7 +342,7 @@ def backend_identity(backend: str, noise: str, *, jobservice_url: str | None) ->
         # A service started with noise off runs the device's gates and coupling map noise-free.
         effective = noise if info.get("noise", True) else IDEAL
         calibration = calibration_hash({**service.calibration_snapshot(), "noise": effective})
-        qubits = int(info["num_qubits"])
+        qubits = int(service.target().num_qubits)  # the job's device, not the service's default one
         return BackendIdentity(backend, noise, spec, effective, calibration, qubits, "qflow_jobservice")
     method = backend.partition(":")[2]
     spec = backend if noise == IDEAL else f"aer:{method or 'automatic'}:{noise}"
