@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from include.maxcut import (
     cut_values,
     make_graph,
 )
+from include.params import params_from_mapping
 from include.qaoa import OPTIMISERS
 
 MAX_QUBITS = 24  # statevector sampling on this machine stays interactive up to here
@@ -51,22 +52,7 @@ class QAOAMaxCutParams:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> QAOAMaxCutParams:
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ProblemSpecError(f"unknown parameter(s) {unknown}; valid ones are {sorted(known)}")
-        clean: dict[str, Any] = {}
-        for name, value in values.items():
-            kind = type(getattr(cls(), name))
-            if value is None and kind is str:
-                value = ""
-            try:
-                clean[name] = kind(value) if kind is not int or not isinstance(value, float) else int(value)
-            except (TypeError, ValueError) as exc:
-                raise ProblemSpecError(f"{name}={value!r} is not a valid {kind.__name__}") from exc
-        params = cls(**clean)
-        params.check()
-        return params
+        return params_from_mapping(cls, values, ProblemSpecError)
 
     def check(self) -> None:
         if not 2 <= self.n_nodes <= MAX_QUBITS:

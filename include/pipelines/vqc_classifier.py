@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ import pandas as pd
 from include.artifacts import ArtifactError, ArtifactRef, ArtifactStore, canonical_json, sha256_hex
 from include.checkpoint import LoopCheckpoint
 from include.datasets import BUILTIN_DATASETS, DEFAULT_MAX_ROWS, DataSpecError
+from include.params import params_from_mapping
 from include.versions import code_version
 
 log = logging.getLogger(__name__)
@@ -62,27 +63,7 @@ class VQCClassifierParams:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> VQCClassifierParams:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise DataSpecError(f"unknown parameter(s) {unknown}; valid ones are {sorted(known)}")
-        defaults = cls()
-        clean: dict[str, Any] = {}
-        for name, value in values.items():
-            kind = type(getattr(defaults, name))
-            if value is None and kind is str:
-                value = ""
-            try:
-                if kind is int and isinstance(value, float):
-                    if not value.is_integer():
-                        raise ValueError(value)
-                    value = int(value)
-                clean[name] = kind(value)
-            except (TypeError, ValueError) as exc:
-                raise DataSpecError(f"{name}={value!r} is not a valid {kind.__name__}") from exc
-        params = cls(**clean)
-        params.check()
-        return params
+        return params_from_mapping(cls, values, DataSpecError)
 
     def check(self) -> None:
         from include.encodings import ENCODINGS
