@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from include.backends.errors import QuotaQuantumError
-from include.ledger import default_ledger_url
+from include.ledger import ledger_engine
 from include.policy import CostModel, Environment, PolicyError
 
 metadata = sa.MetaData()
@@ -69,7 +69,7 @@ class Usage:
 
 class SpendLedger:
     def __init__(self, url: str | None = None, engine: sa.Engine | None = None) -> None:
-        self.engine = engine or sa.create_engine(url or default_ledger_url(), future=True)
+        self.engine = engine or ledger_engine(url)
         metadata.create_all(self.engine)
 
     def _ensure_lock_row(self, environment: str) -> None:

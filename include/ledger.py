@@ -8,6 +8,7 @@ never both submit the same work.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,9 +57,20 @@ def default_ledger_url() -> str:
     return f"sqlite:///{state_dir.resolve() / 'ledger.sqlite'}"
 
 
+@functools.cache
+def _engine_for(url: str) -> sa.Engine:
+    return sa.create_engine(url, future=True)
+
+
+def ledger_engine(url: str | None = None) -> sa.Engine:
+    """The one engine (and connection pool) per ledger database in this process, shared by the job
+    ledger, the spend ledger, pending work and the quantum-value record."""
+    return _engine_for(url or default_ledger_url())
+
+
 class JobLedger:
     def __init__(self, url: str | None = None, engine: sa.Engine | None = None) -> None:
-        self.engine = engine or sa.create_engine(url or default_ledger_url(), future=True)
+        self.engine = engine or ledger_engine(url)
         metadata.create_all(self.engine)
 
     def _entry(self, row: Any) -> LedgerEntry:

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include.ledger import default_ledger_url
+from include.ledger import ledger_engine
 
 metadata = sa.MetaData()
 pending_work = sa.Table(
@@ -55,7 +55,7 @@ def record_id_of(run_id: str) -> int:
 
 class PendingQueue:
     def __init__(self, url: str | None = None, engine: sa.Engine | None = None) -> None:
-        self.engine = engine or sa.create_engine(url or default_ledger_url(), future=True)
+        self.engine = engine or ledger_engine(url)
         metadata.create_all(self.engine)
 
     def add(self, dag_id: str, run_id: str, task_id: str, conf: dict[str, Any], reason: str) -> None:

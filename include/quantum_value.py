@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from include.ledger import default_ledger_url
+from include.ledger import ledger_engine
 from include.policy import QuantumValuePolicy
 
 metadata = sa.MetaData()
@@ -50,7 +50,7 @@ class RoutingDecision:
 
 class QuantumValueRecord:
     def __init__(self, url: str | None = None, engine: sa.Engine | None = None) -> None:
-        self.engine = engine or sa.create_engine(url or default_ledger_url(), future=True)
+        self.engine = engine or ledger_engine(url)
         metadata.create_all(self.engine)
 
     def record(
