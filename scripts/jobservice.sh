@@ -4,6 +4,7 @@
 # optional QFLOW_JOBSERVICE_FAULTS (JSON) and QFLOW_JOBSERVICE_BACKEND (default fake_manila).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
+source "$(dirname "$0")/lib.sh"
 PIDFILE="$QFLOW_STATE_DIR/jobservice.pid"
 LOG="$QFLOW_STATE_DIR/jobservice.log"
 
@@ -16,22 +17,9 @@ case "${1:-}" in
     setsid nohup qflow emulator serve --host 127.0.0.1 --port "$QFLOW_JOBSERVICE_PORT" \
       --db "$QFLOW_STATE_DIR/jobservice.sqlite" >"$LOG" 2>&1 &
     echo $! >"$PIDFILE"
-    for _ in $(seq 1 120); do
-      if ready; then echo "job service started: $QFLOW_JOBSERVICE_URL (pid $(cat "$PIDFILE"), log $LOG)"; exit 0; fi
-      kill -0 "$(cat "$PIDFILE")" 2>/dev/null || { echo "job service exited; see $LOG" >&2; tail -20 "$LOG" >&2; exit 1; }
-      sleep 0.5
-    done
-    echo "job service did not become ready in 60 s; see $LOG" >&2; exit 1 ;;
+    wait_ready "job service" "$PIDFILE" "$LOG" "$QFLOW_JOBSERVICE_URL" ready ;;
   stop)
-    if [ -f "$PIDFILE" ]; then
-      pid=$(cat "$PIDFILE")
-      if kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; then
-        for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-        kill -KILL -- "-$pid" 2>/dev/null || true
-        echo "job service stopped (pid $pid)"
-      fi
-      rm -f "$PIDFILE"
-    fi ;;
+    stop_pidfile "job service" "$PIDFILE" group ;;
   status)
     if ready; then echo "job service serving $QFLOW_JOBSERVICE_URL"; else echo "job service not running"; exit 1; fi ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;

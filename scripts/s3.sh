@@ -2,6 +2,7 @@
 # Local SeaweedFS S3 server: scripts/s3.sh start|stop|status. Data lives under .qflow/seaweedfs.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
+source "$(dirname "$0")/lib.sh"
 PIDFILE="$QFLOW_STATE_DIR/seaweedfs.pid"
 LOG="$QFLOW_STATE_DIR/seaweedfs.log"
 
@@ -27,22 +28,9 @@ case "${1:-}" in
     nohup weed mini -dir="$QFLOW_STATE_DIR/seaweedfs" -bucket="$QFLOW_S3_BUCKET" \
       -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port="$QFLOW_S3_PORT" -admin.ui=false >"$LOG" 2>&1 &
     echo $! >"$PIDFILE"
-    for _ in $(seq 1 120); do
-      if s3_ready; then echo "SeaweedFS started: $QFLOW_S3_ENDPOINT bucket=$QFLOW_S3_BUCKET (pid $(cat "$PIDFILE"), log $LOG)"; exit 0; fi
-      kill -0 "$(cat "$PIDFILE")" 2>/dev/null || { echo "SeaweedFS exited; see $LOG" >&2; tail -20 "$LOG" >&2; exit 1; }
-      sleep 0.5
-    done
-    echo "SeaweedFS did not become ready in 60 s; see $LOG" >&2; exit 1 ;;
+    wait_ready SeaweedFS "$PIDFILE" "$LOG" "$QFLOW_S3_ENDPOINT bucket=$QFLOW_S3_BUCKET" s3_ready ;;
   stop)
-    if [ -f "$PIDFILE" ]; then
-      pid=$(cat "$PIDFILE")
-      if kill "$pid" 2>/dev/null; then
-        for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-        kill -9 "$pid" 2>/dev/null || true
-        echo "SeaweedFS stopped (pid $pid)"
-      fi
-      rm -f "$PIDFILE"
-    fi ;;
+    stop_pidfile SeaweedFS "$PIDFILE" ;;
   status)
     if s3_ready; then echo "SeaweedFS serving $QFLOW_S3_ENDPOINT"; else echo "SeaweedFS not running"; exit 1; fi ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
