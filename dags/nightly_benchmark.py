@@ -20,31 +20,58 @@ from operators.operators.sweep import SweepReportOperator
 GRID_PARAMS: dict[str, Param] = {
     "families": Param(
         ["maxcut_regular", "maxcut_erdos_renyi"],
+        title="Problem families",
         type="array",
         items={"type": "string", "enum": ["maxcut_regular", "maxcut_erdos_renyi"]},
         description="problem families: MaxCut on 3-regular and on Erdős–Rényi graphs",
     ),
-    "sizes": Param([6, 8, 10, 12, 14, 16, 18, 20], type="array", items={"type": "integer"}, description="nodes"),
-    "seeds_per_size": Param(5, type="integer", minimum=1, maximum=100, description="instances per size"),
-    "reps": Param([1, 2], type="array", items={"type": "integer", "minimum": 1, "maximum": 6}, description="QAOA p"),
-    "shots": Param([1024], type="array", items={"type": "integer", "minimum": 1}),
+    "sizes": Param(
+        [6, 8, 10, 12, 14, 16, 18, 20],
+        type="array",
+        items={"type": "integer"},
+        description="nodes",
+        title="Sizes (nodes)",
+    ),
+    "seeds_per_size": Param(
+        5, type="integer", minimum=1, maximum=100, description="instances per size", title="Seeds per size"
+    ),
+    "reps": Param(
+        [1, 2],
+        type="array",
+        items={"type": "integer", "minimum": 1, "maximum": 6},
+        description="QAOA p",
+        title="QAOA reps (p)",
+    ),
+    "shots": Param([1024], type="array", items={"type": "integer", "minimum": 1}, title="Shots"),
     "noise": Param(
         ["ideal", "fake_kolkata"],
+        title="Noise models",
         type="array",
         items={"type": "string"},
         description="'ideal' and/or IBM fake-backend noise models (fake_kolkata, fake_manila, ...)",
     ),
     "backends": Param(
         ["aer:statevector", "aer:matrix_product_state", "jobservice"],
+        title="Backends",
         type="array",
         items={"type": "string", "enum": ["aer:statevector", "aer:matrix_product_state", "aer", "jobservice"]},
     ),
-    "degree": Param(3, type="integer", minimum=1, description="regular: degree; Erdős–Rényi: expected degree"),
-    "weights": Param("unit", type="string", enum=["unit", "uniform"]),
-    "noise_max_nodes": Param(10, type="integer", minimum=0, description="noisy simulation only up to this size"),
-    "max_pubs_per_job": Param(50, type="integer", minimum=1, description="circuits per job (1 = one at a time)"),
-    "deduplicate": Param(True, type="boolean", description="run each experiment key once, across nights too"),
-    "angle_evaluations": Param(300, type="integer", minimum=10, description="noise-free evaluations per reps"),
+    "degree": Param(
+        3, type="integer", minimum=1, description="regular: degree; Erdős–Rényi: expected degree", title="Degree"
+    ),
+    "weights": Param("unit", type="string", enum=["unit", "uniform"], title="Edge weights"),
+    "noise_max_nodes": Param(
+        10, type="integer", minimum=0, description="noisy simulation only up to this size", title="Largest noisy size"
+    ),
+    "max_pubs_per_job": Param(
+        50, type="integer", minimum=1, description="circuits per job (1 = one at a time)", title="Circuits per job"
+    ),
+    "deduplicate": Param(
+        True, type="boolean", description="run each experiment key once, across nights too", title="De-duplicate"
+    ),
+    "angle_evaluations": Param(
+        300, type="integer", minimum=10, description="noise-free evaluations per reps", title="Angle-search evaluations"
+    ),
 }
 
 

@@ -173,5 +173,7 @@ def test_pools_and_priorities_are_set(qflow_env: dict[str, str]) -> None:
     assert dag.get_task("run_jobservice").pool == "qflow_jobservice" and "qflow_jobservice" in pools
     weights = {t: dag.get_task(t).priority_weight for t in ("prepare", "run_aer", "run_jobservice")}
     assert weights["prepare"] > weights["run_aer"] > weights["run_jobservice"]
+    assert all(dag.params.get_param(name).schema.get("title") for name in dag.params)  # a readable form
+    assert dag.schedule == "@daily" and dag.max_active_runs == 1
     links = {type(link).__name__ for link in dag.get_task("report").operator_extra_links}
     assert "BenchmarkReportLink" in links
