@@ -177,3 +177,21 @@ def test_pools_and_priorities_are_set(qflow_env: dict[str, str]) -> None:
     assert dag.schedule == "@daily" and dag.max_active_runs == 1
     links = {type(link).__name__ for link in dag.get_task("report").operator_extra_links}
     assert "BenchmarkReportLink" in links
+
+
+def test_policy_pools_import_into_airflow(qflow_env: dict[str, str], tmp_path: Path) -> None:
+    """`qflow pools` writes what `airflow pools import` reads (the scripts run exactly this)."""
+    import json
+    import subprocess
+
+    from include.policy import load_policy
+
+    pools_file = tmp_path / "pools.json"
+    subprocess.run(["qflow", "pools", str(pools_file)], env=qflow_env, check=True)
+    subprocess.run(["airflow", "pools", "import", str(pools_file)], env=qflow_env, check=True, capture_output=True)
+    listed = subprocess.run(
+        ["airflow", "pools", "list", "-o", "json"], env=qflow_env, check=True, capture_output=True, text=True
+    ).stdout
+    slots = {p["pool"]: int(p["slots"]) for p in json.loads(listed[listed.index("[") :])}
+    for name, spec in load_policy().pools.items():
+        assert slots.get(name) == spec.slots, (name, slots)
