@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
-from operators.operators.sweep import SweepReportOperator
+from operators.operators.sweep import SweepBatchOperator, SweepReportOperator
 
 GRID_PARAMS: dict[str, Param] = {
     "families": Param(
@@ -128,19 +128,6 @@ def nightly_benchmark() -> None:
         """The batches one pool runs (dynamic task mapping needs a list per mapped task)."""
         return list(planned["batches"].get(pool, []))
 
-    # One pool per backend family (sized in include/policy.yaml); in-process Aer first: cheaper.
-    @task(pool="qflow_aer", priority_weight=30, weight_rule="absolute")
-    def run_aer(batch: Any, **context: Any) -> dict[str, Any]:
-        from operators.operators.sweep import run_sweep_batch
-
-        return run_sweep_batch(batch, night=str(context["run_id"]))
-
-    @task(pool="qflow_jobservice", priority_weight=20, weight_rule="absolute")
-    def run_jobservice(batch: Any, **context: Any) -> dict[str, Any]:
-        from operators.operators.sweep import run_sweep_batch
-
-        return run_sweep_batch(batch, night=str(context["run_id"]))
-
     @task(trigger_rule="all_done")
     def collect(plan: Any, prepared: Any, **context: Any) -> dict[str, Any]:
         from include.sweep import collect_night, night_prefix_for
@@ -170,10 +157,14 @@ def nightly_benchmark() -> None:
     settings = grid()
     prepared = prepare.partial(plan=settings).expand(instance=instances(settings))
     planned = plan_night(settings, prepared)
-    ran_aer = run_aer.expand(batch=batches_for.override(task_id="aer_batches")(planned, "qflow_aer"))
-    ran_jobservice = run_jobservice.expand(
-        batch=batches_for.override(task_id="jobservice_batches")(planned, "qflow_jobservice")
-    )
+    # One pool per backend family (sized in include/policy.yaml); in-process Aer first: cheaper.
+    # Map index order is start order, and the plan sorts batches cheapest first.
+    ran_aer = SweepBatchOperator.partial(
+        task_id="run_aer", pool="qflow_aer", priority_weight=30, weight_rule="absolute"
+    ).expand(batch=batches_for.override(task_id="aer_batches")(planned, "qflow_aer"))
+    ran_jobservice = SweepBatchOperator.partial(
+        task_id="run_jobservice", pool="qflow_jobservice", priority_weight=20, weight_rule="absolute"
+    ).expand(batch=batches_for.override(task_id="jobservice_batches")(planned, "qflow_jobservice"))
     collected = collect(planned, prepared)
     [ran_aer, ran_jobservice] >> collected
     report = SweepReportOperator(task_id="report", collected=collected, plan=planned, trigger_rule="all_done")

@@ -329,21 +329,28 @@ def backend_identity(backend: str, noise: str, *, jobservice_url: str | None) ->
     from include.backends.results import calibration_hash
 
     if backend == "jobservice":
-        if noise == IDEAL:
-            return BackendIdentity(
-                backend, noise, skip_reason="the job service always emulates a device: list a fake noise model for it"
-            )
-        spec = f"jobservice:{noise}"
         try:
-            service = make_backend(spec, url=jobservice_url)
+            service = make_backend("jobservice", url=jobservice_url)
             info = service.backend_info()  # type: ignore[attr-defined]
         except Exception as exc:  # an unreachable service skips its experiments, not the night
             return BackendIdentity(backend, noise, skip_reason=f"job service unavailable ({type(exc).__name__}: {exc})")
-        # A service started with noise off runs the device's gates and coupling map noise-free.
-        effective = noise if info.get("noise", True) else IDEAL
+        # The service emulates one device; started with --noise off it runs that device's gates and
+        # coupling map noise-free. Its experiments are the grid's noise value it really serves.
+        device, noise_on = str(info["name"]), bool(info.get("noise", True))
+        effective = device if noise_on else IDEAL
+        if noise != effective:
+            serves = f"{device} with its noise model {'on' if noise_on else 'off'}, i.e. noise={effective!r}"
+            fix = (
+                f"start it with --backend {noise} (QFLOW_JOBSERVICE_BACKEND) and noise on"
+                if noise != IDEAL
+                else "start it with --noise off (QFLOW_JOBSERVICE_NOISE=off)"
+            )
+            return BackendIdentity(backend, noise, skip_reason=f"the job service emulates {serves}; {fix}")
         calibration = calibration_hash({**service.calibration_snapshot(), "noise": effective})
-        qubits = int(service.target().num_qubits)  # the job's device, not the service's default one
-        return BackendIdentity(backend, noise, spec, effective, calibration, qubits, "qflow_jobservice")
+        qubits = int(info["num_qubits"])
+        return BackendIdentity(
+            backend, noise, f"jobservice:{device}", effective, calibration, qubits, "qflow_jobservice"
+        )
     method = backend.partition(":")[2]
     spec = backend if noise == IDEAL else f"aer:{method or 'automatic'}:{noise}"
     instance = make_backend(spec)
@@ -588,49 +595,74 @@ class BatchOutcome:
         return asdict(self)
 
 
-def run_batch(
+@dataclass
+class BatchSubmission:
+    """A batch's job as submitted: which experiments are its pubs, in order, and what compiling
+    them cost. Stored beside the night (``submission_uri``) before anyone waits on the job, so a
+    resumed or retried task finishes this job instead of submitting another."""
+
+    batch: int
+    spec: str
+    job_id: str
+    job_key: str
+    shots: int
+    experiment_ids: list[int]  # pub order
+    compile_seconds: list[float]
+    transpile_sources: dict[str, int]
+    already_stored: int
+    submitted_at: float
+
+    def to_json(self) -> bytes:
+        return canonical_json(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: bytes) -> BatchSubmission:
+        return cls(**json.loads(data))
+
+
+def submission_uri(store: ArtifactStore, batch: Mapping[str, Any]) -> str:
+    return store.uri(f"{batch['night_prefix']}/batches/{int(batch['batch']):05d}.json")
+
+
+def _batch_rows(store: ArtifactStore, batch: Mapping[str, Any]) -> pd.DataFrame:
+    plan = store.read_table(ArtifactRef.from_xcom(batch["plan"]))
+    ids = set(int(i) for i in batch["experiment_ids"])
+    return plan[plan["experiment_id"].isin(ids) & (plan["status"] == "run")]
+
+
+def submit_batch(
     store: ArtifactStore,
     batch: Mapping[str, Any],
     *,
     jobservice_url: str | None = None,
     admit: Callable[[str, str, int], Any] | None = None,
-    settle: Callable[[str, str, int, float | None], float] | None = None,
-    night: str = "",
-) -> BatchOutcome:
-    """Run one batch as one job (all its circuits as pubs), then store one result per experiment.
+) -> tuple[BatchSubmission | None, Any]:
+    """Build the batch's circuits (through the transpile cache), reserve budget, submit one job.
 
-    Idempotent: experiments whose result is already stored (a retry, or another batch) are not
-    run again; the job's idempotency key is the hash of its experiment keys, so a resubmission
-    after a crash finds the same job on providers that keep keys. ``admit(key, spec, shots)``
-    reserves budget before submission and ``settle(key, spec, shots, usage_seconds)`` returns
-    the settled cost.
-    """
+    Returns (None, backend) when every experiment of the batch is already stored. The job's
+    idempotency key is the hash of its experiments, so submitting the same batch again finds
+    the same job on providers that keep keys (the job service, IBM via the ledger)."""
     from include.backends.base import SamplerJob, SamplerPub
-    from include.backends.execute import run_to_completion
+    from include.backends.errors import call_with_retries
     from include.backends.registry import make_backend
     from include.maxcut import maxcut_ising
     from include.qaoa import qaoa_ansatz
     from include.qaoa_angles import in_circuit_order
     from include.transpile_cache import TranspileCache, TranspileSettings
 
-    started = time.perf_counter()
-    plan = store.read_table(ArtifactRef.from_xcom(batch["plan"]))
-    ids = set(int(i) for i in batch["experiment_ids"])
-    rows = plan[plan["experiment_id"].isin(ids) & (plan["status"] == "run")]
-    outcome = BatchOutcome(batch=int(batch["batch"]), spec=str(batch["spec"]))
+    rows = _batch_rows(store, batch)
     pending = [r for r in rows.itertuples(index=False) if not store.exists(_result_manifest(store, r.result_prefix))]
-    outcome.already_stored = len(rows) - len(pending)
     if not pending:
-        return outcome
+        return None, None
     keys = sorted(str(r.experiment_key) for r in pending)
     job_key = "sweep:" + sha256_hex("|".join(keys + [str(r.result_prefix) for r in pending]).encode())
-    seed = int(job_key[-8:], 16)
-    backend = make_backend(str(batch["spec"]), seed=seed, url=jobservice_url)
+    backend = make_backend(str(batch["spec"]), seed=int(job_key[-8:], 16), url=jobservice_url)
     target, calibration = backend.target(), backend.calibration_snapshot()
     cache = TranspileCache(store)
     settings = TranspileSettings(**TRANSPILE)
     pubs: list[Any] = []
     compile_seconds: list[float] = []
+    sources: dict[str, int] = {}
     graphs: dict[str, pd.DataFrame] = {}
     for row in pending:
         if row.graph_uri not in graphs:
@@ -641,17 +673,52 @@ def run_batch(
         values = in_circuit_order(json.loads(row.parameters), [p.name for p in isa.parameters])
         pubs.append(SamplerPub(isa, np.asarray([values], dtype=float)))
         compile_seconds.append(seconds)
-        outcome.transpile_sources[source] = outcome.transpile_sources.get(source, 0) + 1
+        sources[source] = sources.get(source, 0) + 1
     shots = int(batch["shots"])
-    total_shots = shots * len(pubs)
     if admit is not None:
-        admit(job_key, str(batch["spec"]), total_shots)
-    raw = run_to_completion(backend, SamplerJob(pubs, shots, job_key))
+        admit(job_key, str(batch["spec"]), shots * len(pubs))
+    job_id = call_with_retries(lambda: backend.submit(SamplerJob(pubs, shots, job_key)))
+    submission = BatchSubmission(
+        batch=int(batch["batch"]),
+        spec=str(batch["spec"]),
+        job_id=str(job_id),
+        job_key=job_key,
+        shots=shots,
+        experiment_ids=[int(r.experiment_id) for r in pending],
+        compile_seconds=compile_seconds,
+        transpile_sources=sources,
+        already_stored=len(rows) - len(pending),
+        submitted_at=time.time(),
+    )
+    return submission, backend
+
+
+def finish_batch(
+    store: ArtifactStore,
+    batch: Mapping[str, Any],
+    submission: BatchSubmission,
+    raw: Any,
+    *,
+    settle: Callable[[str, str, int, float | None], float] | None = None,
+    night: str = "",
+) -> BatchOutcome:
+    """The finished job's counts → one stored result per experiment (pubs in submission order)."""
+    rows = _batch_rows(store, batch).set_index("experiment_id", drop=False)
+    pubs = len(submission.experiment_ids)
+    if len(raw.counts) != pubs:
+        raise ValueError(f"job {submission.job_id} returned {len(raw.counts)} pubs; the batch submitted {pubs}")
     usage = raw.timings.get("execute_seconds")
-    job_cost = settle(job_key, str(batch["spec"]), total_shots, usage) if settle is not None else 0.0
-    execute_share = float(raw.timings.get("execute_seconds", 0.0)) / len(pubs)
-    for index, row in enumerate(pending):
+    job_cost = settle(submission.job_key, submission.spec, submission.shots * pubs, usage) if settle else 0.0
+    execute_share = float(raw.timings.get("execute_seconds", 0.0)) / pubs
+    graphs: dict[str, pd.DataFrame] = {}
+    written = 0
+    for index, experiment_id in enumerate(submission.experiment_ids):
+        row = rows.loc[experiment_id]
+        if store.exists(_result_manifest(store, str(row.result_prefix))):
+            continue  # a resumed finish: this one was stored before the interruption
         post_started = time.perf_counter()
+        if row.graph_uri not in graphs:
+            graphs[row.graph_uri] = store.read_table(ArtifactRef(row.graph_uri, row.graph_sha256, None))
         counts = dict(raw.counts[index][0])
         keys_sorted = sorted(counts)
         bits = np.array([bitstring_to_bits(k) for k in keys_sorted])
@@ -668,7 +735,7 @@ def run_batch(
             "method": "qaoa",
             "backend": row.backend,
             "noise": row.noise,
-            "shots": shots,
+            "shots": submission.shots,
             "reps": int(row.reps),
             "objective": objective,
             "expected_objective": expected,
@@ -676,11 +743,11 @@ def run_batch(
             "approximation_ratio": objective / optimum if optimum > 0 else math.nan,
             "expected_approximation_ratio": expected / optimum if optimum > 0 else math.nan,
             "angle_seconds": float(row.angle_seconds),
-            "compile_seconds": compile_seconds[index],
+            "compile_seconds": submission.compile_seconds[index],
             "queue_seconds": float(raw.timings.get("queue_seconds", 0.0)),
             "execute_seconds": execute_share,
             "postprocess_seconds": time.perf_counter() - post_started,
-            "cost": job_cost / len(pubs),
+            "cost": job_cost / pubs,
             "tier": 1,
         }
         counts_frame = pd.DataFrame({"bitstring": keys_sorted, "count": weights.astype("int64"), "cut": cuts})
@@ -694,16 +761,47 @@ def run_batch(
                 "spec": row.spec,
                 "parameters": json.loads(row.parameters),
                 "provider_job_id": raw.job_id,
-                "job_key": job_key,
+                "job_key": submission.job_key,
                 "transpiler": TRANSPILE,
             },
-            measurements={"night": night, "pubs_in_job": len(pubs)},
+            measurements={"night": night, "pubs_in_job": pubs},
             attachments={"counts.parquet": parquet_bytes(counts_frame)},
         )
-    outcome.executed, outcome.job_id, outcome.pubs = len(pending), raw.job_id, len(pubs)
-    outcome.cost = job_cost
-    outcome.seconds = time.perf_counter() - started
-    return outcome
+        written += 1
+    return BatchOutcome(
+        batch=submission.batch,
+        spec=submission.spec,
+        executed=written,
+        already_stored=submission.already_stored + pubs - written,
+        job_id=submission.job_id,
+        pubs=pubs,
+        seconds=time.time() - submission.submitted_at,
+        cost=job_cost,
+        transpile_sources=dict(submission.transpile_sources),
+    )
+
+
+def run_batch(
+    store: ArtifactStore,
+    batch: Mapping[str, Any],
+    *,
+    jobservice_url: str | None = None,
+    admit: Callable[[str, str, int], Any] | None = None,
+    settle: Callable[[str, str, int, float | None], float] | None = None,
+    night: str = "",
+) -> BatchOutcome:
+    """Submit a batch as one job, wait for it here, store one result per experiment.
+
+    The waiting path for in-process simulators and for code without a triggerer; the DAG's
+    ``SweepBatchOperator`` submits the same way and defers the wait on queued providers.
+    Idempotent: experiments already stored are not run again."""
+    from include.backends.execute import wait_for_result
+
+    submission, backend = submit_batch(store, batch, jobservice_url=jobservice_url, admit=admit)
+    if submission is None:
+        return BatchOutcome(int(batch["batch"]), str(batch["spec"]), already_stored=len(batch["experiment_ids"]))
+    raw = wait_for_result(backend, submission.job_id)
+    return finish_batch(store, batch, submission, raw, settle=settle, night=night)
 
 
 def _result_manifest(store: ArtifactStore, result_prefix: str) -> str:

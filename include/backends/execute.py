@@ -24,6 +24,20 @@ def run_to_completion(
     sleep: Callable[[float], None] = time.sleep,
 ) -> RawResult:
     job_id = call_with_retries(lambda: backend.submit(job), sleep=sleep, base=poll_interval * 4)
+    return wait_for_result(
+        backend, job_id, poll_interval=poll_interval, max_poll_interval=max_poll_interval, sleep=sleep
+    )
+
+
+def wait_for_result(
+    backend: QuantumBackend,
+    job_id: str,
+    *,
+    poll_interval: float = 0.05,
+    max_poll_interval: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RawResult:
+    """Poll a submitted job with growing intervals until it is terminal; its result, or its error."""
     interval = poll_interval
     while True:
         status = call_with_retries(lambda: backend.status(job_id), sleep=sleep, base=poll_interval * 4)

@@ -3,7 +3,8 @@
 aer[:automatic|statevector|matrix_product_state]   ideal Aer in process
 aer:fake_<name>                                     Aer with an IBM fake backend's noise
 aer:<method>:fake_<name>                            the same noise model with a pinned simulation method
-jobservice:<fake backend>                           the local job service (URL from the connection)
+jobservice[:<fake backend>]                         the local job service (URL from the connection); without a
+                                                    name, the device the service emulates
 ibm:<backend name>                                  IBM Quantum via qiskit-ibm-runtime (token from the
                                                     connection); ibm:fake_<name> runs its local testing mode
 """
@@ -48,7 +49,8 @@ def make_backend(spec: str, *, seed: int | None = None, url: str | None = None, 
                 f"backend {spec!r} needs the job service URL",
                 hint="set it in the connection's host or QFLOW_JOBSERVICE_URL",
             )
-        backend: QuantumBackend = jobservice.JobServiceBackend(url=url, backend_name=detail or "fake_manila", **options)
+        # "jobservice" alone: whatever device the service emulates (it says so at /backend).
+        backend: QuantumBackend = jobservice.JobServiceBackend(url=url, backend_name=detail or None, **options)
         return backend
     raise StructuralQuantumError(
         f"backend={spec!r} is not a known backend", hint=f"use one of {', '.join(BACKEND_SPECS)}"

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk import BaseHook, BaseOperator
+
 from operators.hooks.artifact_store import ArtifactStoreHook
 from operators.hooks.quantum import QuantumBackendHook
 from operators.links import ArtifactManifestLink, BenchmarkReportLink
@@ -65,13 +67,120 @@ def budget_admission() -> tuple[Callable[[str, str, int], Any], Callable[[str, s
     return admit, settle
 
 
-def run_sweep_batch(batch: Mapping[str, Any], *, night: str) -> dict[str, Any]:
-    """One mapped batch of the sweep: admitted against the budget, run as one job, stored."""
-    from include.sweep import run_batch
+def quantum_conn_id() -> str | None:
+    """The quantum connection if one is defined (else the environment's job service URL)."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
-    admit, settle = budget_admission()
-    outcome = run_batch(sweep_store(), batch, jobservice_url=jobservice_url(), admit=admit, settle=settle, night=night)
-    return outcome.to_xcom()
+    try:
+        BaseHook.get_connection(QUANTUM_CONN_ID)
+    except AirflowNotFoundException:
+        return None
+    return QUANTUM_CONN_ID
+
+
+class SweepBatchOperator(BaseOperator):
+    """One batch of the nightly sweep as one job: budget admitted, submitted once, results stored.
+
+    Deferrable: a queued provider's job (the job service, IBM) is waited for by
+    ``QuantumJobTrigger`` in the triggerer, so a waiting batch holds no worker slot. In-process
+    Aer finishes inside submission. The submission is stored before the wait, so a resumed or
+    retried task finishes that job instead of submitting (and paying for) another.
+    """
+
+    template_fields = ("batch",)
+    ui_color = "#efe4fb"
+
+    def __init__(self, *, batch: Any, deferrable: bool = True, poll_interval: float = 2.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch = batch
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+
+    def _backend(self) -> Any:
+        return QuantumBackendHook(str(self.batch["spec"]), quantum_conn_id()).get_conn()
+
+    def _submission(self, store: ArtifactStore) -> Any:
+        from include.artifacts import ArtifactError
+        from include.sweep import BatchSubmission, submission_uri
+
+        try:
+            return BatchSubmission.from_json(store.get_bytes(submission_uri(store, self.batch)))
+        except ArtifactError:
+            return None
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from include.backends.errors import QuantumError, call_with_retries
+        from include.backends.execute import wait_for_result
+        from include.sweep import BatchOutcome, submission_uri, submit_batch
+
+        store = sweep_store()
+        submission = self._submission(store)
+        backend: Any = None
+        if submission is not None:  # a resumed or retried task: the job already exists
+            backend = self._backend()
+            try:
+                status = call_with_retries(lambda: backend.status(submission.job_id))
+            except QuantumError as exc:  # e.g. an in-process Aer job from a process that is gone
+                self.log.warning("stored job %s is not available (%s); submitting the batch again", submission, exc)
+                submission = None
+            else:
+                self.log.info("batch %s: job %s already submitted (%s)", self.batch["batch"], submission.job_id, status)
+        if submission is None:
+            admit, _ = budget_admission()
+            submission, backend = submit_batch(store, self.batch, jobservice_url=jobservice_url(), admit=admit)
+            if submission is None:
+                self.log.info("batch %s: every experiment is already stored", self.batch["batch"])
+                return BatchOutcome(
+                    int(self.batch["batch"]), str(self.batch["spec"]), already_stored=len(self.batch["experiment_ids"])
+                ).to_xcom()
+            store.put_bytes(submission_uri(store, self.batch), submission.to_json(), "application/json")
+            self.log.info(
+                "batch %s: %d circuits submitted as job %s (%s)",
+                self.batch["batch"],
+                len(submission.experiment_ids),
+                submission.job_id,
+                submission.spec,
+            )
+        assert backend is not None
+        status = call_with_retries(lambda: backend.status(submission.job_id))
+        if self.deferrable and not status.state.terminal:
+            from operators.triggers.quantum_job import QuantumJobTrigger
+
+            self.defer(
+                trigger=QuantumJobTrigger(
+                    job_id=submission.job_id,
+                    backend=submission.spec,
+                    quantum_conn_id=quantum_conn_id(),
+                    poll_interval=self.poll_interval,
+                ),
+                method_name="execute_complete",
+            )
+        return self._finish(store, submission, wait_for_result(backend, submission.job_id), context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowException
+
+        from include.backends.errors import call_with_retries
+
+        if event.get("state") != "DONE":
+            raise AirflowException(
+                f"batch {self.batch['batch']}: job {event.get('job_id')} ended {event.get('state')}: "
+                f"{event.get('error') or event.get('status', {}).get('error_message')}"
+            )
+        store = sweep_store()
+        submission = self._submission(store)
+        if submission is None or submission.job_id != event.get("job_id"):
+            raise AirflowException(f"batch {self.batch['batch']}: no stored submission for job {event.get('job_id')}")
+        backend = self._backend()
+        return self._finish(store, submission, call_with_retries(lambda: backend.result(submission.job_id)), context)
+
+    def _finish(self, store: ArtifactStore, submission: Any, raw: Any, context: Any) -> dict[str, Any]:
+        from include.sweep import finish_batch
+
+        _, settle = budget_admission()
+        outcome = finish_batch(store, self.batch, submission, raw, settle=settle, night=str(context["run_id"]))
+        self.log.info("batch %s: stored %d results (job %s)", outcome.batch, outcome.executed, outcome.job_id)
+        return outcome.to_xcom()
 
 
 class SweepReportOperator(ArtifactStageOperator):

@@ -50,9 +50,12 @@ class Nights:
 def two_nights(qflow_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Nights:
     state_dir = tmp_path_factory.mktemp("nightly")
     # Noise off: the service runs fake_kolkata's gates and coupling map without its noise model,
-    # which the plan records as the experiment's effective noise ("ideal").
+    # so it serves the grid's noise="ideal" (and skips noise="fake_kolkata", saying why).
     service_env = {**qflow_env, "QFLOW_JOBSERVICE_NOISE": "off"}
-    with JobServiceProcess(state_dir / "jobs.sqlite", backend="fake_kolkata", env=service_env) as service:
+    # A queue delay: the batch's job waits, so run_jobservice defers to the trigger.
+    with JobServiceProcess(
+        state_dir / "jobs.sqlite", backend="fake_kolkata", env=service_env, faults={"queue_delay_seconds": 2}
+    ) as service:
         env = {
             **qflow_env,
             "QFLOW_SWEEP_ROOT": SWEEP_ROOT,  # a fresh results store: nothing from earlier test runs
@@ -95,7 +98,9 @@ def test_first_night_runs_each_unique_experiment_once(store: ArtifactStore, two_
     ran = set(plan.loc[plan["status"] == "run", "experiment_key"])
     assert set(executions) == ran
     assert plan.loc[plan["status"] == "run", "experiment_key"].is_unique
-    # The job service: one job per batch that ran there (its pubs are the circuits).
+    # The job service: one job per batch that ran there (its pubs are the circuits), waited for in
+    # the trigger rather than in a worker slot.
+    assert re.search(r"Pausing task as DEFERRED.*task_id=run_jobservice", output)
     batches = plan.loc[(plan["status"] == "run") & (plan["backend"] == "jobservice"), "batch"].nunique()
     assert two_nights.jobs[0] == batches
 
@@ -131,9 +136,10 @@ def test_results_table_has_one_complete_row_per_experiment(store: ArtifactStore,
     assert list(results.columns) == list(RESULT_COLUMNS)
     assert ((results["approximation_ratio"] > 0) & (results["approximation_ratio"] <= 1 + 1e-9)).all()
     assert (classical.loc[classical["method"] == "exact", "approximation_ratio"] == 1.0).all()
-    assert set(quantum["noise"]) == {"ideal", "fake_kolkata"}  # the service ran noise-free: 'ideal'
+    assert set(quantum["noise"]) == {"ideal", "fake_kolkata"}  # Aer ran both; the service 'ideal'
     skipped = store.read_table(store.uri(f"{night_prefix_for(run_id)}/skipped/data.parquet"))
-    assert (skipped["backend"] == "jobservice").any()  # jobservice x ideal needs a device: skipped, with reason
+    on_service = skipped[skipped["backend"] == "jobservice"]
+    assert set(on_service["noise"]) == {"fake_kolkata"} and on_service["reason"].str.contains("noise model off").all()
     assert skipped["reason"].str.len().gt(10).all()
 
 
