@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from include.backends.errors import QuotaQuantumError
 from include.ledger import ledger_engine
-from include.policy import CostModel, Environment, PolicyError
+from include.policy import CostModel, Environment, Policy, PolicyError
 
 metadata = sa.MetaData()
 budget_locks = sa.Table(
@@ -193,3 +193,50 @@ class SpendLedger:
                 .where(spend.c.reservation_key == key, spend.c.state == "RESERVED")
                 .values(state="RELEASED")
             )
+
+
+@dataclass
+class Admission:
+    """Budget admission in one environment, the one path every submission takes: reserve before
+    submitting (approval checked), settle with the real usage after, release if nothing ran."""
+
+    policy: Policy
+    environment_name: str
+    ledger: SpendLedger
+    approved: bool = False
+
+    @classmethod
+    def for_environment(
+        cls, variable: str | None = None, *, approved: bool = False, ledger: SpendLedger | None = None
+    ) -> Admission:
+        """The environment from the Airflow Variable's value (passed in), else QFLOW_ENVIRONMENT."""
+        from include.policy import current_environment_name, load_policy
+
+        policy = load_policy()
+        return cls(policy, current_environment_name(policy, variable), ledger or SpendLedger(), approved)
+
+    def admit(self, key: str, backend: str, shots: int) -> Reservation:
+        name, environment = self.policy.environment(self.environment_name)
+        if environment.needs_approval(backend) and not self.approved:
+            raise PolicyError(
+                f"backend {backend!r} needs approval in environment {name!r}; put an approval task "
+                "(ApprovalOperator) upstream and pass approved=True"
+            )
+        return self.ledger.reserve(
+            key,
+            environment_name=name,
+            environment=environment,
+            backend=backend,
+            shots=shots,
+            cost_model=self.policy.cost_model(backend),
+            alert_fraction=self.policy.alert_fraction,
+        )
+
+    def settle(self, key: str, backend: str, shots: int, usage_seconds: float | None) -> float:
+        """Settle at the real cost (usage-based where the cost model is); returns it."""
+        cost = self.policy.cost_model(backend).settle(shots, usage_seconds)
+        self.ledger.settle(key, cost)
+        return cost
+
+    def release(self, key: str) -> None:
+        self.ledger.release(key)

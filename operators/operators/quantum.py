@@ -141,26 +141,13 @@ class QuantumSubmitOperator(ArtifactStageOperator):
     def _admit(self, key: str, backend_name: str, shots: int) -> None:
         """Reserve the job's cost against the environment's budgets, or refuse (no retry)."""
         from include.backends.errors import QuantumError
+        from include.budget import Admission
         from include.policy import PolicyError
 
         policy = self._policy()
         name = self._environment_name(policy)
         try:
-            _, environment = policy.environment(name)
-            if environment.needs_approval(backend_name) and self.approved is not True:
-                raise PolicyError(
-                    f"backend {backend_name!r} needs approval in environment {name!r}; put an approval task "
-                    "(ApprovalOperator) upstream and pass approved=True"
-                )
-            reservation = self._spend().reserve(
-                key,
-                environment_name=name,
-                environment=environment,
-                backend=backend_name,
-                shots=shots,
-                cost_model=policy.cost_model(backend_name),
-                alert_fraction=policy.alert_fraction,
-            )
+            reservation = Admission(policy, name, self._spend(), self.approved is True).admit(key, backend_name, shots)
         except PolicyError as exc:
             raise AirflowFailException(f"admission refused: {exc}") from exc
         except QuantumError as exc:
@@ -427,9 +414,10 @@ class QuantumSubmitOperator(ArtifactStageOperator):
             json.dumps(ref.to_xcom()).encode(),
             content_type="application/json",
         )
-        policy = self._policy()
-        cost = policy.cost_model(backend.name).settle(int(details["shots"]), raw.timings.get("execute_seconds"))
-        self._spend().settle(key, cost)
+        from include.budget import Admission
+
+        admission = Admission(self._policy(), self._environment_name(self._policy()), self._spend())
+        admission.settle(key, backend.name, int(details["shots"]), raw.timings.get("execute_seconds"))
         return ref
 
     def _store_result(

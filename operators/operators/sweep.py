@@ -5,7 +5,7 @@ The work itself is in ``include.sweep``; these functions only supply what Airflo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, BaseOperator
@@ -17,6 +17,7 @@ from operators.operators.base import ArtifactStageOperator
 
 if TYPE_CHECKING:
     from include.artifacts import ArtifactRef, ArtifactStore
+    from include.budget import Admission
 
 QUANTUM_CONN_ID = "qflow_quantum"
 
@@ -34,37 +35,14 @@ def jobservice_url() -> str | None:
         return QuantumBackendHook("jobservice").service_url()
 
 
-def budget_admission() -> tuple[Callable[[str, str, int], Any], Callable[[str, str, int, float | None], float]]:
-    """Reserve before a batch job is submitted, settle after: the same spend ledger and policy as
-    every other quantum submission (a retried batch reuses its reservation, keyed by the job)."""
+def budget_admission() -> Admission:
+    """The environment's admission (Airflow Variable ``qflow_environment``, else the default):
+    the same spend ledger and policy as every other quantum submission."""
     from airflow.sdk import Variable
 
-    from include.budget import SpendLedger
-    from include.policy import current_environment_name, load_policy
+    from include.budget import Admission
 
-    policy = load_policy()
-    name, environment = policy.environment(
-        current_environment_name(policy, Variable.get("qflow_environment", default=None))
-    )
-    ledger = SpendLedger()
-
-    def admit(key: str, spec: str, shots: int) -> Any:
-        return ledger.reserve(
-            key,
-            environment_name=name,
-            environment=environment,
-            backend=spec,
-            shots=shots,
-            cost_model=policy.cost_model(spec),
-            alert_fraction=policy.alert_fraction,
-        )
-
-    def settle(key: str, spec: str, shots: int, usage_seconds: float | None) -> float:
-        cost = policy.cost_model(spec).settle(shots, usage_seconds)
-        ledger.settle(key, cost)
-        return cost
-
-    return admit, settle
+    return Admission.for_environment(Variable.get("qflow_environment", default=None))
 
 
 def quantum_conn_id() -> str | None:
@@ -99,6 +77,12 @@ class SweepBatchOperator(BaseOperator):
     def _backend(self) -> Any:
         return QuantumBackendHook(str(self.batch["spec"]), quantum_conn_id()).get_conn()
 
+    def _admit(self, key: str, spec: str, shots: int) -> Any:
+        reservation = budget_admission().admit(key, spec, shots)
+        for alert in reservation.alerts:
+            self.log.warning(alert)
+        return reservation
+
     def _submission(self, store: ArtifactStore) -> Any:
         from include.artifacts import ArtifactError
         from include.sweep import BatchSubmission, submission_uri
@@ -126,8 +110,7 @@ class SweepBatchOperator(BaseOperator):
             else:
                 self.log.info("batch %s: job %s already submitted (%s)", self.batch["batch"], submission.job_id, status)
         if submission is None:
-            admit, _ = budget_admission()
-            submission, backend = submit_batch(store, self.batch, jobservice_url=jobservice_url(), admit=admit)
+            submission, backend = submit_batch(store, self.batch, jobservice_url=jobservice_url(), admit=self._admit)
             if submission is None:
                 self.log.info("batch %s: every experiment is already stored", self.batch["batch"])
                 return BatchOutcome(
@@ -177,8 +160,9 @@ class SweepBatchOperator(BaseOperator):
     def _finish(self, store: ArtifactStore, submission: Any, raw: Any, context: Any) -> dict[str, Any]:
         from include.sweep import finish_batch
 
-        _, settle = budget_admission()
-        outcome = finish_batch(store, self.batch, submission, raw, settle=settle, night=str(context["run_id"]))
+        outcome = finish_batch(
+            store, self.batch, submission, raw, settle=budget_admission().settle, night=str(context["run_id"])
+        )
         self.log.info("batch %s: stored %d results (job %s)", outcome.batch, outcome.executed, outcome.job_id)
         return outcome.to_xcom()
 
