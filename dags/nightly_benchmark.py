@@ -88,25 +88,24 @@ GRID_PARAMS: dict[str, Param] = {
 def nightly_benchmark() -> None:
     @task(priority_weight=50, weight_rule="absolute")
     def grid(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from include.sweep import SweepGrid, instance_specs
+        from include.sweep import SweepGrid, group_by_content, instance_specs
 
         sweep = SweepGrid.from_params({k: v for k, v in (params or {}).items() if k in GRID_PARAMS})
         specs, skipped = instance_specs(sweep)
-        return {"grid": sweep.to_params(), "instances": specs, "skipped": skipped}
+        return {"grid": sweep.to_params(), "instances": group_by_content(specs), "skipped": skipped}
 
     @task
-    def instances(plan: Any) -> list[dict[str, Any]]:
+    def instances(plan: Any) -> list[list[dict[str, Any]]]:
+        """One entry per distinct graph: the specs (family, size, seed) that generate it."""
         return list(plan["instances"])
 
     @task(priority_weight=40, weight_rule="absolute")
-    def prepare(instance: Any, plan: Any) -> dict[str, Any]:
-        from include.sweep import prepare_instance
+    def prepare(instance: Any, plan: Any) -> list[dict[str, Any]]:
+        from include.sweep import prepare_group
         from operators.operators.sweep import sweep_store
 
         settings = plan["grid"]
-        return prepare_instance(
-            sweep_store(), instance, settings["reps"], angle_evaluations=settings["angle_evaluations"]
-        )
+        return prepare_group(sweep_store(), instance, settings["reps"], angle_evaluations=settings["angle_evaluations"])
 
     @task
     def plan_night(plan: Any, prepared: Any, **context: Any) -> dict[str, Any]:
@@ -118,7 +117,7 @@ def nightly_benchmark() -> None:
             sweep_store(),
             night_prefix_for(str(context["run_id"])),
             SweepGrid.from_params(plan["grid"]),
-            list(prepared),
+            [record for group in prepared for record in group],
             jobservice_url=jobservice_url(),
             skipped=plan["skipped"],
         )
@@ -140,7 +139,7 @@ def nightly_benchmark() -> None:
             night=night,
             night_date=night_date,
             plan=plan,
-            prepared=list(prepared),
+            prepared=[record for group in prepared for record in group],
         )
 
     @task(trigger_rule="all_done")

@@ -186,6 +186,24 @@ def instance_specs(grid: SweepGrid) -> tuple[list[dict[str, Any]], list[dict[str
     return specs, skipped
 
 
+def group_by_content(specs: Sequence[Mapping[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Instance specs that generate the same graph (K4 is both 3-regular and Erdős–Rényi with
+    p=1; small regular graphs repeat across seeds) grouped together, first-seen order kept: one
+    preparation serves each group, and no two tasks ever prepare the same content at once."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for spec in specs:
+        instance = InstanceSpec(**dict(spec))
+        groups.setdefault(instance_hash(make_graph(instance.graph_spec()), instance.n_nodes), []).append(dict(spec))
+    return list(groups.values())
+
+
+def prepare_group(
+    store: ArtifactStore, group: Sequence[Mapping[str, Any]], reps: Sequence[int], *, angle_evaluations: int = 300
+) -> list[dict[str, Any]]:
+    """Prepare one content group: the first spec does the work, the others reuse it."""
+    return [prepare_instance(store, spec, reps, angle_evaluations=angle_evaluations) for spec in group]
+
+
 def _skip(family: str, n_nodes: int, seed: int, backend: str, noise: str, reason: str) -> dict[str, Any]:
     return {"family": family, "n_nodes": n_nodes, "seed": seed, "backend": backend, "noise": noise, "reason": reason}
 

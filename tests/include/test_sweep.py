@@ -214,3 +214,17 @@ def test_a_batch_submitted_twice_is_one_job_on_the_service(
         assert outcome.executed == len(batch["experiment_ids"]) == 2
         # Everything stored: a third attempt submits nothing at all.
         assert submit_batch(store, batch, jobservice_url=service.url)[0] is None
+
+
+def test_specs_that_make_the_same_graph_are_prepared_together(store: ArtifactStore, sweep_root: str) -> None:
+    from include.sweep import group_by_content, prepare_group
+
+    grid = small_grid(sizes=[4, 6])
+    specs, _ = instance_specs(grid)
+    groups = group_by_content(specs)
+    k4 = [g for g in groups if g[0]["n_nodes"] == 4]
+    assert len(k4) == 1 and len(k4[0]) == 4  # both families, both seeds: one graph
+    assert sorted(s["seed"] for g in groups for s in g) == sorted(s["seed"] for s in specs)  # nothing lost
+    records = prepare_group(store, k4[0], grid.reps, angle_evaluations=grid.angle_evaluations)
+    assert [r["reused"] for r in records] == [False, True, True, True]
+    assert len({r["instance_hash"] for r in records}) == 1
