@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from include.artifacts import ArtifactRef, ArtifactStore, canonical_json, parquet_bytes, sha256_hex
+from include.artifacts import (
+    ArtifactRef,
+    ArtifactStore,
+    IncompleteArtifactError,
+    canonical_json,
+    parquet_bytes,
+    sha256_hex,
+)
 from include.baselines import HEURISTICS
 from include.maxcut import GraphSpec, ProblemSpecError, bitstring_to_bits, cut_values, make_graph
 from include.sweep_schema import NOT_RUN_COLUMNS, RESULT_COLUMNS, SKIPPED_COLUMNS, TIMING_COLUMNS
@@ -569,28 +576,27 @@ def _batches(rows: list[dict[str, Any]], max_pubs: int) -> list[dict[str, Any]]:
         row["batch"] = -1
         if row["status"] == "run":
             groups.setdefault((row["spec"], row["shots"]), []).append(row)
-    batches: list[dict[str, Any]] = []
-    for (spec, shots), members in groups.items():
+    chunks: list[list[dict[str, Any]]] = []
+    for members in groups.values():
         members.sort(key=lambda r: (r["estimated_cost"], r["experiment_id"]))
-        for start in range(0, len(members), max_pubs):
-            chunk = members[start : start + max_pubs]
-            batches.append(
-                {
-                    "spec": spec,
-                    "shots": shots,
-                    "pool": chunk[0]["pool"],
-                    "experiment_ids": [r["experiment_id"] for r in chunk],
-                    "estimated_cost": float(sum(r["estimated_cost"] for r in chunk)),
-                    "max_nodes": max(int(r["n_nodes"]) for r in chunk),
-                }
-            )
+        chunks.extend(members[start : start + max_pubs] for start in range(0, len(members), max_pubs))
     # Cheap, informative work first: mapped task instances start in map-index order.
-    batches.sort(key=lambda b: (b["max_nodes"], b["estimated_cost"]))
-    for number, batch in enumerate(batches):
-        batch["batch"] = number
-        for row in rows:
-            if row["experiment_id"] in set(batch["experiment_ids"]):
-                row["batch"] = number
+    chunks.sort(key=lambda c: (max(int(r["n_nodes"]) for r in c), sum(r["estimated_cost"] for r in c)))
+    batches: list[dict[str, Any]] = []
+    for number, chunk in enumerate(chunks):
+        for row in chunk:
+            row["batch"] = number
+        batches.append(
+            {
+                "batch": number,
+                "spec": chunk[0]["spec"],
+                "shots": chunk[0]["shots"],
+                "pool": chunk[0]["pool"],
+                "experiment_ids": [r["experiment_id"] for r in chunk],
+                "estimated_cost": float(sum(r["estimated_cost"] for r in chunk)),
+                "max_nodes": max(int(r["n_nodes"]) for r in chunk),
+            }
+        )
     return batches
 
 
@@ -909,22 +915,25 @@ def collect_night(
     plan_frame = store.read_table(plan_ref)
     rows: list[dict[str, Any]] = []
     missing: list[dict[str, Any]] = []
-    inputs: list[ArtifactRef] = [plan_ref]
+    stored: dict[str, dict[str, Any] | None] = {}  # duplicates share one result: read it once
     for row in plan_frame.itertuples(index=False):
-        manifest_uri = _result_manifest(store, str(row.result_prefix))
-        if not store.exists(manifest_uri):
+        prefix = str(row.result_prefix)
+        if prefix not in stored:
+            try:
+                stored[prefix] = store.read_table(store.uri(f"{prefix}/result/data.parquet")).iloc[0].to_dict()
+            except IncompleteArtifactError:  # no manifest: the result was never (completely) written
+                stored[prefix] = None
+        result = stored[prefix]
+        if result is None:
+            reason = "no result: its batch failed or did not run"
             missing.append(
                 {
-                    **_skip(str(row.family), int(row.n_nodes), int(row.seed), str(row.backend), str(row.noise), ""),
-                    "reason": "no result: its batch failed or did not run",
+                    **_skip(str(row.family), int(row.n_nodes), int(row.seed), str(row.backend), str(row.noise), reason),
                     "experiment_key": str(row.experiment_key),
                 }
             )
             continue
-        data_uri = store.uri(f"{row.result_prefix}/result/data.parquet")
-        result = store.read_table(data_uri).iloc[0].to_dict()
-        result["reused"] = str(row.status) != "run"
-        rows.append(result)
+        rows.append({**result, "reused": str(row.status) != "run"})
     rows.extend(classical_rows(prepared))
     frame = pd.DataFrame(rows, columns=[*EXPERIMENT_COLUMNS, "reused"])
     frame.insert(0, "night_date", night_date)
@@ -938,7 +947,7 @@ def collect_night(
         "results",
         frame,
         stage="collect",
-        inputs=inputs,
+        inputs=[plan_ref],
         params={"night": night, "night_date": night_date},
         measurements={"rows": len(frame), "not_run": len(missing), "reused": int(frame["reused"].sum())},
         nondeterministic_columns=[*TIMING_COLUMNS, "time_to_solution_seconds", "cost"],
