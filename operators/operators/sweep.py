@@ -27,12 +27,8 @@ def sweep_store() -> ArtifactStore:
 
 
 def jobservice_url() -> str | None:
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        return QuantumBackendHook("jobservice", QUANTUM_CONN_ID).service_url()
-    except AirflowNotFoundException:  # no connection: the environment's QFLOW_JOBSERVICE_URL
-        return QuantumBackendHook("jobservice").service_url()
+    """From the quantum connection if one is defined, else QFLOW_JOBSERVICE_URL."""
+    return QuantumBackendHook("jobservice", quantum_conn_id()).service_url()
 
 
 def budget_admission() -> Admission:
@@ -100,6 +96,7 @@ class SweepBatchOperator(BaseOperator):
         store = sweep_store()
         submission = self._submission(store)
         backend: Any = None
+        status: Any = None
         if submission is not None:  # a resumed or retried task: the job already exists
             backend = self._backend()
             try:
@@ -125,7 +122,8 @@ class SweepBatchOperator(BaseOperator):
                 submission.spec,
             )
         assert backend is not None
-        status = call_with_retries(lambda: backend.status(submission.job_id))
+        if status is None:  # just submitted
+            status = call_with_retries(lambda: backend.status(submission.job_id))
         if self.deferrable and not status.state.terminal:
             from operators.triggers.quantum_job import QuantumJobTrigger
 
