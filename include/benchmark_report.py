@@ -22,7 +22,7 @@ import html
 import io
 import itertools
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -441,14 +441,25 @@ def _with_labels(stats: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
     return stats.assign(label=method_labels(stats, varying=results).to_numpy())
 
 
+def _metric_panels(
+    stats: pd.DataFrame, families: list[str], axes: Any, metric: str
+) -> Iterator[tuple[Axes, pd.DataFrame]]:
+    """Each family's titled panel with its cells, ``metric``'s median/q25/q75 renamed to
+    median/q25/q75 (the columns ``_band_series`` draws)."""
+    for ax, family in zip(axes[0], families or ["(none)"], strict=True):
+        ax.set_title(_family_title(family))
+        yield (
+            ax,
+            stats[stats["family"] == family].rename(
+                columns={f"{metric}_median": "median", f"{metric}_q25": "q25", f"{metric}_q75": "q75"}
+            ),
+        )
+
+
 def plot_ratio_vs_size(stats: pd.DataFrame, families: list[str], style: _Style) -> bytes:
     fig, axes = _new_figure(len(families))
     metric = "approximation_ratio"
-    for ax, family in zip(axes[0], families or ["(none)"], strict=True):
-        part = stats[stats["family"] == family].rename(
-            columns={f"{metric}_median": "median", f"{metric}_q25": "q25", f"{metric}_q75": "q75"}
-        )
-        ax.set_title(_family_title(family))
+    for ax, part in _metric_panels(stats, families, axes, metric):
         if part.empty or part["median"].isna().all():
             _no_data(ax, "no data")
             continue
@@ -466,11 +477,7 @@ def plot_ratio_vs_size(stats: pd.DataFrame, families: list[str], style: _Style) 
 def plot_time_vs_size(stats: pd.DataFrame, families: list[str], style: _Style) -> bytes:
     fig, axes = _new_figure(len(families))
     metric = "time_to_solution_seconds"
-    for ax, family in zip(axes[0], families or ["(none)"], strict=True):
-        part = stats[stats["family"] == family].rename(
-            columns={f"{metric}_median": "median", f"{metric}_q25": "q25", f"{metric}_q75": "q75"}
-        )
-        ax.set_title(_family_title(family))
+    for ax, part in _metric_panels(stats, families, axes, metric):
         if part.empty or not (part["median"] > 0).any():
             _no_data(ax, "no data" if part.empty else "no positive times to show on a log scale")
             continue
