@@ -18,12 +18,12 @@ import numpy as np
 import sqlalchemy as sa
 from qiskit import transpile
 
-from include.backends.aer import AerBackend
-from include.backends.base import SamplerJob, SamplerPub
-from include.budget import SpendLedger
-from include.maxcut import GraphSpec, make_graph, maxcut_ising
-from include.policy import CostModel, Environment
-from include.qaoa import qaoa_ansatz
+from include.governance.budget import SpendLedger
+from include.governance.policy import CostModel, Environment
+from include.problems.maxcut import GraphSpec, make_graph, maxcut_ising
+from include.quantum.backends.aer import AerBackend
+from include.quantum.backends.base import SamplerJob, SamplerPub
+from include.quantum.loops.qaoa import qaoa_ansatz
 
 POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 ENVIRONMENT = Environment(

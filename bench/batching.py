@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 from qiskit import transpile
 
-from include.backends.aer import AerBackend
-from include.backends.base import QuantumBackend, SamplerJob, SamplerPub
-from include.backends.execute import run_to_completion
-from include.maxcut import GraphSpec, make_graph, maxcut_ising
-from include.qaoa import qaoa_ansatz
+from include.problems.maxcut import GraphSpec, make_graph, maxcut_ising
+from include.quantum.backends.aer import AerBackend
+from include.quantum.backends.base import QuantumBackend, SamplerJob, SamplerPub
+from include.quantum.backends.execute import run_to_completion
+from include.quantum.loops.qaoa import qaoa_ansatz
 
 N_QUBITS, REPS, SHOTS, SEED = 10, 2, 1024, 5
 
@@ -56,8 +56,8 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    from include.backends.jobservice import JobServiceBackend
-    from include.jobservice.process import JobServiceProcess
+    from include.emulator.process import JobServiceProcess
+    from include.quantum.backends.jobservice import JobServiceBackend
 
     aer = measure(AerBackend(method="statevector", seed=SEED), args.points, args.repeats)
     with (

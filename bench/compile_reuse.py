@@ -23,8 +23,8 @@ from qiskit_aer import AerSimulator
 from qiskit_aer.primitives import SamplerV2
 from qiskit_ibm_runtime.fake_provider import FakeSherbrooke
 
-from include.maxcut import GraphSpec, make_graph, maxcut_ising
-from include.qaoa import qaoa_ansatz
+from include.problems.maxcut import GraphSpec, make_graph, maxcut_ising
+from include.quantum.loops.qaoa import qaoa_ansatz
 
 N_QUBITS, REPS, SHOTS, SEED = 8, 2, 1024, 11
 

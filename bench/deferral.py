@@ -24,7 +24,7 @@ WAITER = r"""
 import asyncio, json, os, resource, sys, time, tracemalloc
 from operators.triggers.quantum_job import QuantumJobTrigger
 from operators.hooks.quantum import QuantumBackendHook
-from include.backends import jobservice  # imports the first trigger would pay, outside the measurement
+from include.quantum.backends import jobservice  # imports the first trigger would pay, outside the measurement
 
 job_ids = json.loads(sys.argv[1])
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -59,9 +59,9 @@ def main() -> None:
     args = parser.parse_args()
     from qiskit import QuantumCircuit, transpile
 
-    from include.backends.base import SamplerJob, SamplerPub
-    from include.backends.jobservice import JobServiceBackend
-    from include.jobservice.process import JobServiceProcess
+    from include.emulator.process import JobServiceProcess
+    from include.quantum.backends.base import SamplerJob, SamplerPub
+    from include.quantum.backends.jobservice import JobServiceBackend
 
     with (
         tempfile.TemporaryDirectory() as tmp,

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 from qiskit import transpile
 
-from include.backends.aer import AerBackend, choose_method
-from include.backends.base import SamplerJob, SamplerPub
-from include.maxcut import canonical_edges, maxcut_ising
-from include.qaoa import qaoa_ansatz
+from include.problems.maxcut import canonical_edges, maxcut_ising
+from include.quantum.backends.aer import AerBackend, choose_method
+from include.quantum.backends.base import SamplerJob, SamplerPub
+from include.quantum.loops.qaoa import qaoa_ansatz
 
 SHOTS, SEED = 1024, 3
 

@@ -23,8 +23,8 @@ CONF = {"n_nodes": 10, "degree": 3, "reps": 2, "shots": 1024, "max_iterations": 
 
 PLAIN = """
 import json, sys, uuid
-from include.artifacts import ArtifactStore
-from include.config import s3_client, s3_settings_from_env
+from include.store.artifacts import ArtifactStore
+from include.store.config import s3_client, s3_settings_from_env
 from include.pipelines.qaoa_maxcut import QAOAMaxCutParams, run_pipeline
 settings = s3_settings_from_env()
 store = ArtifactStore(s3_client(settings), settings.bucket)
@@ -45,9 +45,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    from include.artifacts import ArtifactStore
-    from include.config import s3_client, s3_settings_from_env
     from include.pipelines.qaoa_maxcut import QAOAMaxCutParams, run_pipeline
+    from include.store.artifacts import ArtifactStore
+    from include.store.config import s3_client, s3_settings_from_env
 
     settings = s3_settings_from_env()
     store = ArtifactStore(s3_client(settings), settings.bucket)

@@ -17,7 +17,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from include.jobservice.process import JobServiceProcess
+from include.emulator.process import JobServiceProcess
 
 RUN_SLA_SECONDS = 600.0  # qaoa_maxcut's QUEUE_SLA_SECONDS: how long a run may wait on a backend
 

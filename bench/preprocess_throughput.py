@@ -21,7 +21,7 @@ from pathlib import Path
 
 QFLOW_STREAM = """
 import json, resource, sys, time
-from include.preprocess import PreprocessSpec, preprocess_parquet_stream
+from include.data.preprocess import PreprocessSpec, preprocess_parquet_stream
 source, destination, columns = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 started = time.perf_counter()
 spec = PreprocessSpec(tuple(columns), n_components=8, seed=7)
@@ -35,7 +35,7 @@ QFLOW_MEMORY = """
 import json, resource, sys, time
 import pandas as pd
 import pyarrow as pa, pyarrow.parquet as pq
-from include.preprocess import PreprocessSpec, preprocess_frame
+from include.data.preprocess import PreprocessSpec, preprocess_frame
 source, destination, columns = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 started = time.perf_counter()
 frame = pd.read_parquet(source)

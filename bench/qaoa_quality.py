@@ -4,7 +4,7 @@ sampled-energy control loop, and simulated annealing, all against the brute-forc
 
 Per instance (n nodes, seed): make_graph(GraphSpec(n, "regular", 3, "unit", seed)).
 
-* p=1 and p=3 expected-cut ratio at the exact optimiser's angles (include.qaoa_angles);
+* p=1 and p=3 expected-cut ratio at the exact optimiser's angles (include.quantum.loops.qaoa_angles);
   p=1 is checked against 0.6924, Farhi et al.'s guarantee for 3-regular graphs at optimal angles.
 * The p=3 circuit (qaoa_ansatz, transpiled for Aer's target) sampled once at those angles
   (1024 shots) through run_to_completion: the sampled mean cut (should match the exact value to
@@ -12,7 +12,7 @@ Per instance (n nodes, seed): make_graph(GraphSpec(n, "regular", 3, "unit", seed
 * Simulated annealing with the same seed.
 * Evaluations to reach 99% of the best value a run found: the exact optimiser's p=1 trace, its
   p=3 trace (within the level, and counting the p=1 and p=2 levels before it), and
-  include.qaoa.optimise_qaoa (COBYLA, sampled energy, p=3) from a linear-ramp start.
+  include.quantum.loops.qaoa.optimise_qaoa (COBYLA, sampled energy, p=3) from a linear-ramp start.
 
 Binding: qaoa_ansatz(...).parameters sorts β before γ, so every positional binding here goes
 through in_circuit_order. The loop starts from optimise_qaoa's default, linear_ramp_point
@@ -33,13 +33,13 @@ from pathlib import Path
 import numpy as np
 from qiskit import transpile
 
-from include.backends.aer import AerBackend
-from include.backends.base import SamplerJob, SamplerPub
-from include.backends.execute import run_to_completion
-from include.baselines import exact_brute_force, simulated_annealing
-from include.maxcut import GraphSpec, cut_value, make_graph
-from include.qaoa import CountsObjective, optimise_qaoa, qaoa_ansatz
-from include.qaoa_angles import angle_schedule, in_circuit_order
+from include.problems.baselines import exact_brute_force, simulated_annealing
+from include.problems.maxcut import GraphSpec, cut_value, make_graph
+from include.quantum.backends.aer import AerBackend
+from include.quantum.backends.base import SamplerJob, SamplerPub
+from include.quantum.backends.execute import run_to_completion
+from include.quantum.loops.qaoa import CountsObjective, optimise_qaoa, qaoa_ansatz
+from include.quantum.loops.qaoa_angles import angle_schedule, in_circuit_order
 
 GUARANTEE = 0.6924  # Farhi, Goldstone, Gutmann 2014: p=1 on 3-regular graphs at optimal angles
 REPS = 3

@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from include.config import s3_client, s3_settings_from_env
+from include.store.config import s3_client, s3_settings_from_env
 
 
 def grid(sizes: list[int], seeds: int, **overrides: Any) -> dict[str, Any]:
@@ -85,8 +85,8 @@ def sweep_span(run_id: str) -> tuple[float, int]:
 
 
 def plan_counts(run_id: str, env: dict[str, str]) -> dict[str, int]:
-    from include.artifacts import ArtifactStore
-    from include.sweep import night_prefix_for
+    from include.benchmark.sweep import night_prefix_for
+    from include.store.artifacts import ArtifactStore
 
     settings = s3_settings_from_env()
     store = ArtifactStore(s3_client(settings), settings.bucket)
@@ -103,7 +103,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     previous_seeds = max(1, round(args.seeds * 0.3))
 
-    from include.jobservice.process import JobServiceProcess
+    from include.emulator.process import JobServiceProcess
 
     tag = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:

@@ -56,13 +56,13 @@ def fallback_drill() -> None:
     @task
     def inject(scenario: str) -> int:
         """Set the scenario's faults; returns how many jobs the service held before."""
-        from include.drill import inject_faults
+        from include.emulator.drill import inject_faults
 
         return inject_faults(SCENARIOS[scenario][0])
 
     @task
     def check(scenario: str, result: Any, jobs_before: Any) -> dict[str, Any]:
-        from include.drill import check_scenario
+        from include.emulator.drill import check_scenario
 
         _, settings, expected_tier = SCENARIOS[scenario]
         return check_scenario(scenario, result, jobs_before, expected_tier, SHOTS, settings.get("environment", "dev"))

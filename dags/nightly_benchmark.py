@@ -88,7 +88,7 @@ GRID_PARAMS: dict[str, Param] = {
 def nightly_benchmark() -> None:
     @task(priority_weight=50, weight_rule="absolute")
     def grid(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from include.sweep import SweepGrid, group_by_content, instance_specs
+        from include.benchmark.sweep import SweepGrid, group_by_content, instance_specs
 
         sweep = SweepGrid.from_params({k: v for k, v in (params or {}).items() if k in GRID_PARAMS})
         specs, skipped = instance_specs(sweep)
@@ -101,7 +101,7 @@ def nightly_benchmark() -> None:
 
     @task(priority_weight=40, weight_rule="absolute")
     def prepare(instance: Any, plan: Any) -> list[dict[str, Any]]:
-        from include.sweep import prepare_group
+        from include.benchmark.sweep import prepare_group
         from operators.operators.sweep import sweep_store
 
         settings = plan["grid"]
@@ -109,8 +109,8 @@ def nightly_benchmark() -> None:
 
     @task
     def plan_night(plan: Any, prepared: Any, **context: Any) -> dict[str, Any]:
-        from include.sweep import SweepGrid, night_prefix_for
-        from include.sweep import plan_night as plan_experiments
+        from include.benchmark.sweep import SweepGrid, night_prefix_for
+        from include.benchmark.sweep import plan_night as plan_experiments
         from operators.operators.sweep import jobservice_url, sweep_store
 
         return plan_experiments(
@@ -129,7 +129,7 @@ def nightly_benchmark() -> None:
 
     @task(trigger_rule="all_done")
     def collect(plan: Any, prepared: Any, **context: Any) -> dict[str, Any]:
-        from include.sweep import collect_night, night_prefix_for
+        from include.benchmark.sweep import collect_night, night_prefix_for
         from operators.operators.sweep import night_of, sweep_store
 
         night, night_date = night_of(context)
@@ -156,7 +156,7 @@ def nightly_benchmark() -> None:
     settings = grid()
     prepared = prepare.partial(plan=settings).expand(instance=instances(settings))
     planned = plan_night(settings, prepared)
-    # One pool per backend family (sized in include/policy.yaml); in-process Aer first: cheaper.
+    # One pool per backend family (sized in include/governance/policy.yaml); in-process Aer first: cheaper.
     # Map index order is start order, and the plan sorts batches cheapest first.
     ran_aer = SweepBatchOperator.partial(
         task_id="run_aer", pool="qflow_aer", priority_weight=30, weight_rule="absolute"

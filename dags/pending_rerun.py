@@ -26,7 +26,7 @@ from airflow.sdk import dag, task
 def pending_rerun() -> None:
     @task
     def open_work() -> list[dict[str, object]]:
-        from include.pending import PendingQueue, rerun_run_id
+        from include.governance.pending import PendingQueue, rerun_run_id
 
         return [
             {"trigger_dag_id": r.dag_id, "conf": r.conf, "trigger_run_id": rerun_run_id(r)}
@@ -36,7 +36,7 @@ def pending_rerun() -> None:
     # none_failed: a re-run skipped because its run already exists still counts as re-run.
     @task(trigger_rule="none_failed")
     def mark_rerun(work: list[dict[str, object]]) -> int:
-        from include.pending import PendingQueue, record_id_of
+        from include.governance.pending import PendingQueue, record_id_of
 
         queue = PendingQueue()
         for item in work:

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from include.artifacts import ArtifactError, ArtifactStore
-from include.config import s3_client, s3_settings_from_env
+from include.store.artifacts import ArtifactError, ArtifactStore
+from include.store.config import s3_client, s3_settings_from_env
 
 
 def store_from_env() -> ArtifactStore:
@@ -19,9 +19,9 @@ def store_from_env() -> ArtifactStore:
 
 def serve_emulator(args: argparse.Namespace) -> int:
     """`qflow emulator serve`: validate the settings, then run the job service until stopped."""
-    from include.jobservice import execution
-    from include.jobservice.faults import FaultConfigError, parse_faults
-    from include.jobservice.service import ServiceSettings, serve
+    from include.emulator import execution
+    from include.emulator.faults import FaultConfigError, parse_faults
+    from include.emulator.service import ServiceSettings, serve
 
     if args.workers < 1:
         print(f"error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
@@ -83,12 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "emulator":
         return serve_emulator(args)
     if args.command == "pools":
-        from include.policy import airflow_pools_json, load_policy
+        from include.governance.policy import airflow_pools_json, load_policy
 
         Path(args.file).write_text(json.dumps(airflow_pools_json(load_policy()), indent=2))
         return 0
 
-    from include import lineage as lineage_mod
+    from include.store import lineage as lineage_mod
     from include.summary import format_summary, latest_summary_uri
 
     store = store_from_env()

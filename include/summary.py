@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from include.artifacts import ArtifactStore, manifest_uri_for
+from include.store.artifacts import ArtifactStore, manifest_uri_for
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from include.artifacts import ArtifactStore
-from include.config import S3Settings, s3_client, s3_settings_from_env
+from include.store.artifacts import ArtifactStore
+from include.store.config import S3Settings, s3_client, s3_settings_from_env
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,10 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from include.artifacts import ArtifactError, ArtifactRef, ArtifactStore, read_parquet_bytes
-from include.baselines import HEURISTICS, run_baselines
-from include.checkpoint import LoopCheckpoint
-from include.maxcut import (
+from include.params import params_from_mapping
+from include.problems.baselines import HEURISTICS, run_baselines
+from include.problems.maxcut import (
     GRAPH_KINDS,
     WEIGHT_KINDS,
     GraphSpec,
@@ -28,8 +27,9 @@ from include.maxcut import (
     cut_values,
     make_graph,
 )
-from include.params import params_from_mapping
-from include.qaoa import OPTIMISERS
+from include.quantum.loops.qaoa import OPTIMISERS
+from include.store.artifacts import ArtifactError, ArtifactRef, ArtifactStore, read_parquet_bytes
+from include.store.checkpoint import LoopCheckpoint
 
 MAX_QUBITS = 24  # statevector sampling on this machine stays interactive up to here
 
@@ -48,7 +48,7 @@ class QAOAMaxCutParams:
     optimiser: str = "COBYLA"
     max_iterations: int = 60
     edge_list_uri: str = ""  # empty: generate a seeded graph; else an edge-list Parquet in S3
-    backend: str = "aer"  # where the optimum is finally sampled (include.backends.registry spec)
+    backend: str = "aer"  # where the optimum is finally sampled (include.quantum.backends.registry spec)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> QAOAMaxCutParams:
@@ -115,7 +115,7 @@ def stage_graph(store: ArtifactStore, prefix: str, params: QAOAMaxCutParams) -> 
 
 def stage_validate(store: ArtifactStore, prefix: str, graph: ArtifactRef) -> ArtifactRef:
     """Run the GX graph suite; store its report, then stop the run if anything failed."""
-    from include.validation import validate_graph
+    from include.data.validation import validate_graph
 
     started = time.perf_counter()
     n_nodes = graph_n_nodes(store, graph)
@@ -149,8 +149,8 @@ def stage_encode(
 
     from qiskit import qpy
 
-    from include.maxcut import maxcut_ising
-    from include.qaoa import qaoa_ansatz
+    from include.problems.maxcut import maxcut_ising
+    from include.quantum.loops.qaoa import qaoa_ansatz
 
     _require_passed(store, validation)
     started = time.perf_counter()
@@ -191,7 +191,7 @@ def stage_optimise(
 
     from qiskit import qpy
 
-    from include.qaoa import CountsObjective, IterationRecord, optimise_qaoa
+    from include.quantum.loops.qaoa import CountsObjective, IterationRecord, optimise_qaoa
 
     started = time.perf_counter()
     n_nodes = graph_n_nodes(store, graph)

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from include.artifacts import ArtifactError, ArtifactRef, ArtifactStore, canonical_json, sha256_hex
-from include.checkpoint import LoopCheckpoint
-from include.datasets import BUILTIN_DATASETS, DEFAULT_MAX_ROWS, DataSpecError
+from include.data.datasets import BUILTIN_DATASETS, DEFAULT_MAX_ROWS, DataSpecError
 from include.params import params_from_mapping
-from include.versions import code_version
+from include.store.artifacts import ArtifactError, ArtifactRef, ArtifactStore, canonical_json, sha256_hex
+from include.store.checkpoint import LoopCheckpoint
+from include.store.versions import code_version
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,9 @@ class VQCClassifierParams:
         return params_from_mapping(cls, values, DataSpecError)
 
     def check(self) -> None:
-        from include.encodings import ENCODINGS
-        from include.preprocess import IMPUTE_POLICIES, REDUCTIONS, SCALERS
-        from include.vqc import OPTIMISERS
+        from include.data.preprocess import IMPUTE_POLICIES, REDUCTIONS, SCALERS
+        from include.quantum.circuits.encodings import ENCODINGS
+        from include.quantum.loops.vqc import OPTIMISERS
 
         if self.dataset not in (*BUILTIN_DATASETS, "s3"):
             raise DataSpecError(f"dataset={self.dataset!r} is not one of {(*BUILTIN_DATASETS, 's3')}")
@@ -121,7 +121,7 @@ def _require_passed(store: ArtifactStore, validation: ArtifactRef) -> dict[str, 
 
 def stage_load(store: ArtifactStore, prefix: str, params: VQCClassifierParams) -> ArtifactRef:
     """A built-in scikit-learn data set (offline), or a Parquet/CSV table from S3."""
-    from include.datasets import load_builtin, parse_table
+    from include.data.datasets import load_builtin, parse_table
 
     started = time.perf_counter()
     inputs: list[ArtifactRef] = []
@@ -189,7 +189,7 @@ def _store_validation(
 def _raise_for_failures(report: Any, stored: ArtifactRef) -> None:
     """Stop the run on a failed suite; the exception carries the stored report's ref (the
     operator links its Data Docs even though the task fails)."""
-    from include.validation import ValidationFailed
+    from include.data.validation import ValidationFailed
 
     try:
         report.raise_for_failures()
@@ -200,7 +200,7 @@ def _raise_for_failures(report: Any, stored: ArtifactRef) -> None:
 
 def stage_validate_raw(store: ArtifactStore, prefix: str, raw: ArtifactRef, params: VQCClassifierParams) -> ArtifactRef:
     """The raw-table suite; its report (and Data Docs) is stored, then a failure stops the run."""
-    from include.validation import RawTableSchema, validate_raw_table
+    from include.data.validation import RawTableSchema, validate_raw_table
 
     started = time.perf_counter()
     declared = store.read_manifest(raw.uri)["params"]
@@ -229,7 +229,7 @@ def stage_validate_raw(store: ArtifactStore, prefix: str, raw: ArtifactRef, para
 
 
 def preprocess_spec(store: ArtifactStore, raw: ArtifactRef, params: VQCClassifierParams) -> Any:
-    from include.preprocess import PreprocessSpec
+    from include.data.preprocess import PreprocessSpec
 
     declared = store.read_manifest(raw.uri)["params"]
     return PreprocessSpec(
@@ -302,7 +302,7 @@ def stage_preprocess(
     earlier run's (and that run's artifacts still verify), their features artifact is returned
     and the work is skipped (logged). Otherwise writes ``transform`` and ``features``.
     """
-    from include.preprocess import preprocess_frame
+    from include.data.preprocess import preprocess_frame
 
     _require_passed(store, validation)
     started = time.perf_counter()
@@ -361,7 +361,7 @@ def stage_preprocess(
 
 
 def stage_validate_features(store: ArtifactStore, prefix: str, features: ArtifactRef) -> ArtifactRef:
-    from include.validation import validate_features
+    from include.data.validation import validate_features
 
     started = time.perf_counter()
     manifest = store.read_manifest(features.uri)["params"]
@@ -392,8 +392,14 @@ def stage_encode(
     """Cost every candidate encoding for the target and choose (or check the requested one)."""
     from qiskit import qpy
 
-    from include.encodings import CONTINUOUS, EncodingError, choose_encoding, feature_map, is_parametrised
-    from include.vqc import ansatz
+    from include.quantum.circuits.encodings import (
+        CONTINUOUS,
+        EncodingError,
+        choose_encoding,
+        feature_map,
+        is_parametrised,
+    )
+    from include.quantum.loops.vqc import ansatz
 
     _require_passed(store, validation)
     started = time.perf_counter()
@@ -450,7 +456,7 @@ def _split(store: ArtifactStore, features: ArtifactRef) -> tuple[pd.DataFrame, p
 
 
 def vqc_config(store: ArtifactStore, features: ArtifactRef, encoding: ArtifactRef, params: VQCClassifierParams) -> Any:
-    from include.vqc import VQCConfig
+    from include.quantum.loops.vqc import VQCConfig
 
     fp = _features_params(store, features)
     ep = store.read_manifest(encoding.uri)["params"]
@@ -476,7 +482,7 @@ def stage_train(
 ) -> ArtifactRef:
     """The VQC control loop on Aer; every iteration's parameters and loss are checkpointed to
     S3, and a retried task resumes from the checkpoint instead of starting over."""
-    from include.vqc import TrainRecord, train_vqc
+    from include.quantum.loops.vqc import TrainRecord, train_vqc
 
     started = time.perf_counter()
     config = vqc_config(store, features, encoding, params)
@@ -538,8 +544,8 @@ def stage_evaluate(
 ) -> ArtifactRef:
     """Predict the held-out split; the results suite (counts sum to shots, probabilities in
     [0, 1] summing to 1, margin within [-1, 1]) must pass before predictions are written."""
-    from include.validation import validate_results
-    from include.vqc import predict, score
+    from include.data.validation import validate_results
+    from include.quantum.loops.vqc import predict, score
 
     started = time.perf_counter()
     config = vqc_config(store, features, encoding, params)
@@ -589,7 +595,7 @@ def stage_baselines(
     store: ArtifactStore, prefix: str, features: ArtifactRef, validation: ArtifactRef, seed: int
 ) -> ArtifactRef:
     """Logistic regression and RBF SVM on exactly the same (preprocessed) split."""
-    from include.vqc import classical_baselines
+    from include.quantum.loops.vqc import classical_baselines
 
     _require_passed(store, validation)
     started = time.perf_counter()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 if TYPE_CHECKING:
-    from include.artifacts import ArtifactStore
+    from include.store.artifacts import ArtifactStore
 
 DEFAULT_CONN_ID = "qflow_s3"
 
@@ -42,6 +42,6 @@ class ArtifactStoreHook(BaseHook):
         return S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
 
     def get_store(self) -> ArtifactStore:
-        from include.artifacts import ArtifactStore
+        from include.store.artifacts import ArtifactStore
 
         return ArtifactStore(self.get_conn(), self.bucket())

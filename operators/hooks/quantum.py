@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 if TYPE_CHECKING:
-    from include.backends.base import QuantumBackend
+    from include.quantum.backends.base import QuantumBackend
 
 
 class QuantumBackendHook(BaseHook):
@@ -48,7 +48,7 @@ class QuantumBackendHook(BaseHook):
         return {"token": conn.password, **options} if conn.password else options
 
     def get_conn(self) -> QuantumBackend:
-        from include.backends.registry import make_backend
+        from include.quantum.backends.registry import make_backend
 
         if self.backend_spec.startswith("ibm:"):
             return make_backend(self.backend_spec, **self.ibm_credentials())

@@ -17,7 +17,7 @@ from operators.hooks.artifact_store import DEFAULT_CONN_ID, ArtifactStoreHook
 from operators.links import ArtifactManifestLink
 
 if TYPE_CHECKING:
-    from include.artifacts import ArtifactRef, ArtifactStore
+    from include.store.artifacts import ArtifactRef, ArtifactStore
 
 
 class ArtifactStageOperator(BaseOperator):
@@ -30,19 +30,19 @@ class ArtifactStageOperator(BaseOperator):
 
     def run_prefix(self, context: Mapping[str, Any]) -> str:
         """Artifacts of one DAG run live under runs/<dag_id>/<run_id>/."""
-        from include.artifacts import safe_key_part
+        from include.store.artifacts import safe_key_part
 
         return f"runs/{safe_key_part(self.dag_id)}/{safe_key_part(context['run_id'])}"
 
     @staticmethod
     def ref(value: Mapping[str, Any]) -> ArtifactRef:
-        from include.artifacts import ArtifactRef
+        from include.store.artifacts import ArtifactRef
 
         return ArtifactRef.from_xcom(value)
 
     def execute(self, context: Any) -> dict[str, str | None]:
-        from include.maxcut import ProblemSpecError
-        from include.validation import ValidationFailed
+        from include.data.validation import ValidationFailed
+        from include.problems.maxcut import ProblemSpecError
 
         store = ArtifactStoreHook(self.aws_conn_id).get_store()
         try:

@@ -11,8 +11,8 @@ from operators.links import ArtifactManifestLink, DataDocsLink
 from operators.operators.base import ArtifactStageOperator
 
 if TYPE_CHECKING:
-    from include.artifacts import ArtifactRef, ArtifactStore
     from include.pipelines.vqc_classifier import VQCClassifierParams
+    from include.store.artifacts import ArtifactRef, ArtifactStore
 
 
 class _ClassifierOperator(ArtifactStageOperator):
@@ -23,7 +23,7 @@ class _ClassifierOperator(ArtifactStageOperator):
         self.config = config
 
     def params_obj(self) -> VQCClassifierParams:
-        from include.datasets import DataSpecError
+        from include.data.datasets import DataSpecError
         from include.pipelines.vqc_classifier import VQCClassifierParams
 
         if not isinstance(self.config, Mapping):
@@ -61,7 +61,7 @@ class ValidateOperator(_ClassifierOperator):
     def execute(self, context: Any) -> dict[str, str | None]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from include.validation import ValidationFailed
+        from include.data.validation import ValidationFailed
         from operators.links import FAILED_REPORT_KEY
 
         try:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from operators.operators.base import ArtifactStageOperator
 
 if TYPE_CHECKING:
-    from include.artifacts import ArtifactRef, ArtifactStore
     from include.pipelines.qaoa_maxcut import QAOAMaxCutParams
+    from include.store.artifacts import ArtifactRef, ArtifactStore
 
 
 class _MaxCutOperator(ArtifactStageOperator):
@@ -24,8 +24,8 @@ class _MaxCutOperator(ArtifactStageOperator):
         self.problem = problem
 
     def params_obj(self) -> QAOAMaxCutParams:
-        from include.maxcut import ProblemSpecError
         from include.pipelines.qaoa_maxcut import QAOAMaxCutParams
+        from include.problems.maxcut import ProblemSpecError
 
         if not isinstance(self.problem, Mapping):
             raise ProblemSpecError(f"problem must be a mapping of QAOA MaxCut parameters, got {self.problem!r}")
@@ -125,7 +125,7 @@ class MaxCutAggregateOperator(ArtifactStageOperator):
         self.log.info("\n%s", format_summary(store, summary.uri))
         row = store.read_table(summary).iloc[0]
         if self.workload and "sample_tier" in row.index and int(row["sample_tier"]) == 1:
-            from include.quantum_value import QuantumValueRecord
+            from include.governance.quantum_value import QuantumValueRecord
 
             value = QuantumValueRecord().record(
                 self.workload,

@@ -13,13 +13,13 @@ from airflow.sdk.exceptions import AirflowFailException
 from operators.operators.base import ArtifactStageOperator
 
 if TYPE_CHECKING:
-    from include.artifacts import ArtifactRef, ArtifactStore
+    from include.store.artifacts import ArtifactRef, ArtifactStore
 
 
 def current_policy_environment() -> tuple[Any, str]:
     from airflow.sdk import Variable
 
-    from include.policy import current_environment_name, load_policy
+    from include.governance.policy import current_environment_name, load_policy
 
     policy = load_policy()
     return policy, current_environment_name(policy, Variable.get("qflow_environment", default=None))
@@ -49,8 +49,8 @@ class HardwareReadinessOperator(ArtifactStageOperator):
         self.fallback_tiers = fallback_tiers
 
     def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
-        from include.budget import SpendLedger
-        from include.readiness import checklist_frame, readiness_checklist
+        from include.governance.budget import SpendLedger
+        from include.governance.readiness import checklist_frame, readiness_checklist
 
         policy, environment_name = current_policy_environment()
         backend_name = self.backend if ":" in self.backend else f"{self.backend}:automatic"
@@ -87,7 +87,7 @@ class HardwareReadinessOperator(ArtifactStageOperator):
 
 def approval_branch(backend: str, approval_task_id: str, next_task_id: str) -> str:
     """Which task runs next: the approval task when the policy requires one, else submission."""
-    from include.policy import PolicyError
+    from include.governance.policy import PolicyError
 
     policy, environment_name = current_policy_environment()
     try:

@@ -22,7 +22,7 @@ from operators.operators.base import ArtifactStageOperator
 from operators.triggers.quantum_job import QuantumJobTrigger
 
 if TYPE_CHECKING:
-    from include.artifacts import ArtifactRef, ArtifactStore
+    from include.store.artifacts import ArtifactRef, ArtifactStore
 
 
 class QuantumSubmitOperator(ArtifactStageOperator):
@@ -97,7 +97,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
 
     # -- helpers ---------------------------------------------------------------------------
     def _ledger(self) -> Any:
-        from include.ledger import JobLedger
+        from include.governance.ledger import JobLedger
 
         return JobLedger()
 
@@ -109,19 +109,19 @@ class QuantumSubmitOperator(ArtifactStageOperator):
 
     # -- policy: admission control before any submission ------------------------------------
     def _policy(self) -> Any:
-        from include.policy import load_policy
+        from include.governance.policy import load_policy
 
         return load_policy()
 
     def _spend(self) -> Any:
-        from include.budget import SpendLedger
+        from include.governance.budget import SpendLedger
 
         return SpendLedger()
 
     def _environment_name(self, policy: Any) -> str:
         from airflow.sdk import Variable
 
-        from include.policy import current_environment_name
+        from include.governance.policy import current_environment_name
 
         if self.environment:  # pinned by the DAG (e.g. the chaos drill's budget scenario)
             return str(self.environment)
@@ -129,7 +129,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
 
     def _retrying(self, call: Any, what: str) -> Any:
         """A provider call with transient retries (exponential backoff + jitter, up to the limit)."""
-        from include.backends.errors import call_with_retries
+        from include.quantum.backends.errors import call_with_retries
 
         return call_with_retries(
             call,
@@ -140,9 +140,9 @@ class QuantumSubmitOperator(ArtifactStageOperator):
 
     def _admit(self, key: str, backend_name: str, shots: int) -> None:
         """Reserve the job's cost against the environment's budgets, or refuse (no retry)."""
-        from include.backends.errors import QuantumError
-        from include.budget import Admission
-        from include.policy import PolicyError
+        from include.governance.budget import Admission
+        from include.governance.policy import PolicyError
+        from include.quantum.backends.errors import QuantumError
 
         policy = self._policy()
         name = self._environment_name(policy)
@@ -195,10 +195,10 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         import numpy as np
         from qiskit import qpy
 
-        from include.backends.base import SamplerPub
-        from include.backends.errors import QuantumError
-        from include.backends.preflight import PreflightLimits, check_fits, preflight
-        from include.transpile_cache import TranspileCache, TranspileSettings, circuit_structure
+        from include.quantum.backends.base import SamplerPub
+        from include.quantum.backends.errors import QuantumError
+        from include.quantum.backends.preflight import PreflightLimits, check_fits, preflight
+        from include.quantum.transpile_cache import TranspileCache, TranspileSettings, circuit_structure
 
         shots = int(self.shots)
         circuit_ref = self.ref(self.circuit)
@@ -246,7 +246,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
             raise AirflowFailException(str(exc)) from exc
 
         if self.workload and FallbackTierSet(self.fallback_tiers).falls_back:
-            from include.quantum_value import QuantumValueRecord
+            from include.governance.quantum_value import QuantumValueRecord
 
             decision = QuantumValueRecord().decide(self.workload, context["run_id"], self._policy().quantum_value)
             self.log.info("quantum-value routing for %s: %s (%s)", self.workload, decision.route, decision.reason)
@@ -286,8 +286,8 @@ class QuantumSubmitOperator(ArtifactStageOperator):
 
     def _submit_once(self, backend: Any, pub: Any, shots: int, key: str, total_shots: int) -> str:
         """Admission, ledger claim, then submit — or find the job an earlier attempt submitted."""
-        from include.backends.base import JobStatus, SamplerJob
-        from include.backends.errors import QuantumError
+        from include.quantum.backends.base import JobStatus, SamplerJob
+        from include.quantum.backends.errors import QuantumError
 
         self._admit(key, backend.name, total_shots)
         ledger = self._ledger()
@@ -318,8 +318,8 @@ class QuantumSubmitOperator(ArtifactStageOperator):
     def execute_complete(
         self, context: Any, event: Mapping[str, Any], details: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        from include.backends.errors import _BY_CLASS, ErrorClass, QuantumError
-        from include.fallback import QueueSLAExceeded
+        from include.governance.fallback import QueueSLAExceeded
+        from include.quantum.backends.errors import _BY_CLASS, ErrorClass, QuantumError
         from operators.hooks.artifact_store import ArtifactStoreHook
 
         store = ArtifactStoreHook(self.aws_conn_id).get_store()
@@ -364,9 +364,9 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         details: Mapping[str, Any],
         state: str,
     ) -> ArtifactRef:
-        from include.backends.errors import QuantumError, StructuralQuantumError, classify
-        from include.backends.results import normalise
-        from include.fallback import FallbackTier, TieredOutcome
+        from include.governance.fallback import FallbackTier, TieredOutcome
+        from include.quantum.backends.errors import QuantumError, StructuralQuantumError, classify
+        from include.quantum.backends.results import normalise
 
         ledger = self._ledger()
         key, job_id = details["idempotency_key"], details["job_id"]
@@ -414,7 +414,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
             json.dumps(ref.to_xcom()).encode(),
             content_type="application/json",
         )
-        from include.budget import Admission
+        from include.governance.budget import Admission
 
         admission = Admission(self._policy(), self._environment_name(self._policy()), self._spend())
         admission.settle(key, backend.name, int(details["shots"]), raw.timings.get("execute_seconds"))
@@ -433,8 +433,8 @@ class QuantumSubmitOperator(ArtifactStageOperator):
     ) -> ArtifactRef:
         import pandas as pd
 
-        from include.artifacts import ArtifactRef
-        from include.backends.results import RESULT_COLUMNS
+        from include.quantum.backends.results import RESULT_COLUMNS
+        from include.store.artifacts import ArtifactRef
 
         frame = (
             outcome.value
@@ -473,9 +473,9 @@ class QuantumSubmitOperator(ArtifactStageOperator):
     ) -> ArtifactRef:
         """Quantum failed for a reason a fallback may cover: try the configured tiers, label the result.
         Structural and auth errors (and runs configured with tier 1 only) fail the task instead."""
-        from include.artifacts import ArtifactError, ArtifactRef
-        from include.fallback import FallbackTier, run_tiers
-        from include.pending import PendingQueue
+        from include.governance.fallback import FallbackTier, run_tiers
+        from include.governance.pending import PendingQueue
+        from include.store.artifacts import ArtifactError, ArtifactRef
 
         tiers = FallbackTierSet(self.fallback_tiers)
         if route_to_classical is None and (
@@ -529,7 +529,7 @@ class FallbackTierSet:
     """The operator's configured tiers, validated."""
 
     def __init__(self, tiers: tuple[int, ...]) -> None:
-        from include.fallback import FallbackTier
+        from include.governance.fallback import FallbackTier
 
         try:
             self.tiers = tuple(FallbackTier(t) for t in tiers)
@@ -549,8 +549,8 @@ def classical_counts(heuristics: Any, shots: int, details: Mapping[str, Any]) ->
     """Tier 2 in the shared result schema: the best heuristic's bitstring as a delta distribution."""
     import pandas as pd
 
-    from include.backends.results import RESULT_COLUMNS
-    from include.baselines import HEURISTICS
+    from include.problems.baselines import HEURISTICS
+    from include.quantum.backends.results import RESULT_COLUMNS
 
     rows = heuristics[heuristics["method"].isin(HEURISTICS)] if "method" in heuristics else heuristics
     if rows.empty:

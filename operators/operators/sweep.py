@@ -1,7 +1,7 @@
 """The nightly sweep's Airflow layer: the store, the job service URL and budget admission from
 connections and the policy, and the report operator with its "Benchmark report" link.
 
-The work itself is in ``include.sweep``; these functions only supply what Airflow owns."""
+The work itself is in ``include.benchmark.sweep``; these functions only supply what Airflow owns."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from operators.links import ArtifactManifestLink, BenchmarkReportLink
 from operators.operators.base import ArtifactStageOperator
 
 if TYPE_CHECKING:
-    from include.artifacts import ArtifactRef, ArtifactStore
-    from include.budget import Admission
+    from include.governance.budget import Admission
+    from include.store.artifacts import ArtifactRef, ArtifactStore
 
 QUANTUM_CONN_ID = "qflow_quantum"
 
@@ -36,7 +36,7 @@ def budget_admission() -> Admission:
     the same spend ledger and policy as every other quantum submission."""
     from airflow.sdk import Variable
 
-    from include.budget import Admission
+    from include.governance.budget import Admission
 
     return Admission.for_environment(Variable.get("qflow_environment", default=None))
 
@@ -80,8 +80,8 @@ class SweepBatchOperator(BaseOperator):
         return reservation
 
     def _submission(self, store: ArtifactStore) -> Any:
-        from include.artifacts import ArtifactError
-        from include.sweep import BatchSubmission, submission_uri
+        from include.benchmark.sweep import BatchSubmission, submission_uri
+        from include.store.artifacts import ArtifactError
 
         try:
             return BatchSubmission.from_json(store.get_bytes(submission_uri(store, self.batch)))
@@ -89,9 +89,9 @@ class SweepBatchOperator(BaseOperator):
             return None
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from include.backends.errors import QuantumError, call_with_retries
-        from include.backends.execute import wait_for_result
-        from include.sweep import BatchOutcome, submission_uri, submit_batch
+        from include.benchmark.sweep import BatchOutcome, submission_uri, submit_batch
+        from include.quantum.backends.errors import QuantumError, call_with_retries
+        from include.quantum.backends.execute import wait_for_result
 
         store = sweep_store()
         submission = self._submission(store)
@@ -141,7 +141,7 @@ class SweepBatchOperator(BaseOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowException
 
-        from include.backends.errors import call_with_retries
+        from include.quantum.backends.errors import call_with_retries
 
         if event.get("state") != "DONE":
             raise AirflowException(
@@ -156,7 +156,7 @@ class SweepBatchOperator(BaseOperator):
         return self._finish(store, submission, call_with_retries(lambda: backend.result(submission.job_id)), context)
 
     def _finish(self, store: ArtifactStore, submission: Any, raw: Any, context: Any) -> dict[str, Any]:
-        from include.sweep import finish_batch
+        from include.benchmark.sweep import finish_batch
 
         outcome = finish_batch(
             store, self.batch, submission, raw, settle=budget_admission().settle, night=str(context["run_id"])
@@ -177,7 +177,7 @@ class SweepReportOperator(ArtifactStageOperator):
         self.plan = plan
 
     def execute(self, context: Any) -> dict[str, str | None]:
-        from include.sweep import report_index_uri
+        from include.benchmark.sweep import report_index_uri
 
         value = super().execute(context)
         value["report_uri"] = report_index_uri(self.ref(value))
@@ -185,7 +185,7 @@ class SweepReportOperator(ArtifactStageOperator):
         return value
 
     def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
-        from include.sweep import night_prefix_for, store_report
+        from include.benchmark.sweep import night_prefix_for, store_report
 
         night = str(context["run_id"])
         return store_report(store, night_prefix_for(night), night=night, collected=self.collected, plan=self.plan)

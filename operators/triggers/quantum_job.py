@@ -47,7 +47,7 @@ class QuantumJobTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from include.backends.errors import classify
+        from include.quantum.backends.errors import classify
         from operators.hooks.quantum import QuantumBackendHook
 
         # Building the client may read a connection (blocking I/O): keep it off the event loop.

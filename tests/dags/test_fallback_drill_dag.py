@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from include.jobservice.process import JobServiceProcess
+from include.emulator.process import JobServiceProcess
 
 pytestmark = pytest.mark.integration
 

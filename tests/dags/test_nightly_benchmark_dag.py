@@ -14,9 +14,9 @@ import httpx
 import pandas as pd
 import pytest
 
-from include.artifacts import ArtifactStore
-from include.jobservice.process import JobServiceProcess
-from include.sweep import RESULT_COLUMNS, night_prefix_for
+from include.benchmark.sweep import RESULT_COLUMNS, night_prefix_for
+from include.emulator.process import JobServiceProcess
+from include.store.artifacts import ArtifactStore
 from tests.conftest import airflow_dags_test
 
 pytestmark = pytest.mark.integration
@@ -172,7 +172,7 @@ def test_pools_and_priorities_are_set(qflow_env: dict[str, str]) -> None:
         dag_folder=str(Path(__file__).parents[2] / "dags"),
     ).get_dag("nightly_benchmark")
     assert dag is not None
-    from include.policy import load_policy
+    from include.governance.policy import load_policy
 
     pools = load_policy().pools
     assert dag.get_task("run_aer").pool == "qflow_aer" and "qflow_aer" in pools
@@ -190,7 +190,7 @@ def test_policy_pools_import_into_airflow(qflow_env: dict[str, str], tmp_path: P
     import json
     import subprocess
 
-    from include.policy import load_policy
+    from include.governance.policy import load_policy
 
     pools_file = tmp_path / "pools.json"
     subprocess.run(["qflow", "pools", str(pools_file)], env=qflow_env, check=True)

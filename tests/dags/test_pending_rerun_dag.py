@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from include.pending import PendingQueue, rerun_run_id
+from include.governance.pending import PendingQueue, rerun_run_id
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.artifacts import ArtifactStore, parquet_bytes, safe_key_part
+from include.store.artifacts import ArtifactStore, parquet_bytes, safe_key_part
 from tests.conftest import airflow_dags_test
 
 pytestmark = pytest.mark.integration
@@ -120,9 +120,9 @@ def test_nan_weight_graph_stops_at_validation(qflow_env: dict[str, str], store: 
 def test_budget_exhausted_falls_back_to_the_classical_tier_and_spends_nothing(
     qflow_env: dict[str, str], store: ArtifactStore, tmp_path: Path
 ) -> None:
-    from include.budget import SpendLedger
+    from include.governance.budget import SpendLedger
 
-    policy = (Path(__file__).resolve().parents[2] / "include" / "policy.yaml").read_text()
+    policy = (Path(__file__).resolve().parents[2] / "include" / "governance" / "policy.yaml").read_text()
     policy = policy.replace('"aer*":        {per_shot: 0.0}', '"aer*":        {per_shot: 0.01}')  # 512 shots = 5.12
     assert "per_shot: 0.01" in policy
     (tmp_path / "policy.yaml").write_text(policy)  # dev allows 5.0 a day: the job cannot be admitted
@@ -148,7 +148,7 @@ def test_budget_exhausted_falls_back_to_the_classical_tier_and_spends_nothing(
 def test_quantum_value_routes_a_useless_workload_to_classical_and_records_useful_runs(
     qflow_env: dict[str, str], store: ArtifactStore, tmp_path: Path
 ) -> None:
-    from include.quantum_value import QuantumValueRecord
+    from include.governance.quantum_value import QuantumValueRecord
 
     ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     env = {**qflow_env, "QFLOW_LEDGER_URL": ledger_url}

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from include.artifacts import ArtifactStore, parquet_bytes, safe_key_part
-from include.datasets import load_builtin
+from include.data.datasets import load_builtin
+from include.store.artifacts import ArtifactStore, parquet_bytes, safe_key_part
 from tests.conftest import airflow_dags_test
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"

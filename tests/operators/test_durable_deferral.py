@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from include.config import S3Settings
-from include.jobservice.process import JobServiceProcess, free_port
+from include.emulator.process import JobServiceProcess, free_port
+from include.store.config import S3Settings
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.artifacts import ArtifactStore, parquet_bytes
-from include.maxcut import ProblemSpecError
+from include.data.validation import ValidationFailed
 from include.pipelines.qaoa_maxcut import (
     QAOAMaxCutParams,
     run_pipeline,
@@ -18,7 +17,8 @@ from include.pipelines.qaoa_maxcut import (
     stage_optimise,
     stage_validate,
 )
-from include.validation import ValidationFailed
+from include.problems.maxcut import ProblemSpecError
+from include.store.artifacts import ArtifactStore, parquet_bytes
 
 SMALL = QAOAMaxCutParams(n_nodes=6, degree=3, reps=1, shots=256, max_iterations=15, seed=3)
 

@@ -11,9 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from include.artifacts import ArtifactStore, parquet_bytes
-from include.datasets import DataSpecError, TableTooLargeError, load_builtin
-from include.encodings import EncodingError
+from include.data.datasets import DataSpecError, TableTooLargeError, load_builtin
+from include.data.validation import ValidationFailed
 from include.pipelines.vqc_classifier import (
     VQCClassifierParams,
     run_pipeline,
@@ -24,7 +23,8 @@ from include.pipelines.vqc_classifier import (
     stage_validate_features,
     stage_validate_raw,
 )
-from include.validation import ValidationFailed
+from include.quantum.circuits.encodings import EncodingError
+from include.store.artifacts import ArtifactStore, parquet_bytes
 
 SMALL = VQCClassifierParams(dataset="iris", n_classes=2, features_kept=2, max_iterations=6, shots=128, seed=3)
 

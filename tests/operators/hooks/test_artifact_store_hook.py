@@ -6,7 +6,7 @@ import os
 import pandas as pd
 import pytest
 
-from include.config import S3Settings
+from include.store.config import S3Settings
 from operators.hooks.artifact_store import ArtifactStoreHook
 
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from include.backends.aer import AerBackend
-from include.backends.errors import StructuralQuantumError
-from include.backends.ibm import IBMRuntimeBackend
+from include.quantum.backends.aer import AerBackend
+from include.quantum.backends.errors import StructuralQuantumError
+from include.quantum.backends.ibm import IBMRuntimeBackend
 from operators.hooks.quantum import QuantumBackendHook
 
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from include.artifacts import ArtifactRef, ArtifactStore
-from include.budget import SpendLedger
-from include.policy import load_policy
-from include.readiness import ChecklistItem, readiness_checklist
+from include.governance.budget import SpendLedger
+from include.governance.policy import load_policy
+from include.governance.readiness import ChecklistItem, readiness_checklist
+from include.store.artifacts import ArtifactRef, ArtifactStore
 from operators.operators.policy import approval_branch
 
 

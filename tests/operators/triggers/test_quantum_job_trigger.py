@@ -12,9 +12,9 @@ import httpx
 import pytest
 from qiskit import QuantumCircuit, transpile
 
-from include.backends.base import SamplerJob, SamplerPub
-from include.backends.jobservice import JobServiceBackend
-from include.jobservice.process import JobServiceProcess
+from include.emulator.process import JobServiceProcess
+from include.quantum.backends.base import SamplerJob, SamplerPub
+from include.quantum.backends.jobservice import JobServiceBackend
 from operators.sensors.quantum_job import QuantumJobSensor
 from operators.triggers.quantum_job import QuantumJobTrigger
 

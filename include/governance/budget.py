@@ -1,0 +1,242 @@
+"""Spend control: reserve before submit, settle with the real usage after, atomically.
+
+Every reservation runs in one transaction that first takes the environment's budget lock (an
+UPDATE of its row: a row lock on PostgreSQL, the database write lock on SQLite), then sums what
+is already reserved or spent today / this month and inserts the new reservation only if every
+budget still holds. Two workers racing for the last of a budget are serialised by that lock, so
+at most one wins. Reservations are keyed by the job's idempotency key: a retried task reuses
+its reservation instead of reserving twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from include.governance.ledger import ledger_engine
+from include.governance.policy import CostModel, Environment, Policy, PolicyError
+from include.quantum.backends.errors import QuotaQuantumError
+
+metadata = sa.MetaData()
+budget_locks = sa.Table(
+    "qflow_budget_lock",
+    metadata,
+    sa.Column("environment", sa.String(64), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False, default=0),
+)
+spend = sa.Table(
+    "qflow_spend",
+    metadata,
+    sa.Column("reservation_key", sa.String(128), primary_key=True),
+    sa.Column("environment", sa.String(64), nullable=False, index=True),
+    sa.Column("backend", sa.String(200), nullable=False),
+    sa.Column("shots", sa.BigInteger, nullable=False),
+    sa.Column("estimated_cost", sa.Float, nullable=False),
+    sa.Column("settled_cost", sa.Float, nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),  # RESERVED | SETTLED | RELEASED
+    sa.Column("day", sa.String(10), nullable=False, index=True),
+    sa.Column("month", sa.String(7), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class BudgetExceeded(QuotaQuantumError):
+    """A submission would pass a budget or quota; the message gives budget, spent and cost."""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    key: str
+    environment: str
+    backend: str
+    shots: int
+    estimated_cost: float
+    alerts: list[str] = field(default_factory=list)
+    reused: bool = False
+
+
+@dataclass(frozen=True)
+class Usage:
+    shots_today: int
+    jobs_today: int
+    spend_today: float
+    spend_month: float
+
+
+class SpendLedger:
+    def __init__(self, url: str | None = None, engine: sa.Engine | None = None) -> None:
+        self.engine = engine or ledger_engine(url)
+        metadata.create_all(self.engine)
+
+    def _ensure_lock_row(self, environment: str) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(budget_locks.insert().values(environment=environment, version=0))
+        except IntegrityError:
+            pass
+
+    @staticmethod
+    def _usage(conn: sa.Connection, environment: str, day: str, month: str) -> Usage:
+        live = spend.c.state != "RELEASED"
+        cost = sa.func.coalesce(spend.c.settled_cost, spend.c.estimated_cost)
+        today = conn.execute(
+            sa.select(
+                sa.func.coalesce(sa.func.sum(spend.c.shots), 0),
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(cost), 0.0),
+            ).where(spend.c.environment == environment, spend.c.day == day, live)
+        ).one()
+        month_cost = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(cost), 0.0)).where(
+                spend.c.environment == environment, spend.c.month == month, live
+            )
+        ).scalar_one()
+        return Usage(int(today[0]), int(today[1]), float(today[2]), float(month_cost))
+
+    def usage(self, environment: str, now: datetime | None = None) -> Usage:
+        now = now or datetime.now(UTC)
+        with self.engine.connect() as conn:
+            return self._usage(conn, environment, now.strftime("%Y-%m-%d"), now.strftime("%Y-%m"))
+
+    def reserve(
+        self,
+        key: str,
+        *,
+        environment_name: str,
+        environment: Environment,
+        backend: str,
+        shots: int,
+        cost_model: CostModel,
+        alert_fraction: float = 0.8,
+        now: datetime | None = None,
+    ) -> Reservation:
+        if not environment.allows(backend):
+            raise PolicyError(
+                f"backend {backend!r} is not allowed in environment {environment_name!r} "
+                f"(allowed: {environment.allowed_backends}); choose another backend or environment"
+            )
+        if shots > environment.shots_per_job:
+            raise BudgetExceeded(
+                f"{shots} shots exceed the per-job budget of {environment.shots_per_job} in {environment_name!r}",
+                hint="lower shots or split the job",
+            )
+        now = now or datetime.now(UTC)
+        day, month = now.strftime("%Y-%m-%d"), now.strftime("%Y-%m")
+        cost = cost_model.estimate(shots)
+        self._ensure_lock_row(environment_name)
+        with self.engine.begin() as conn:
+            # Take the environment's budget lock before reading what is spent.
+            conn.execute(
+                budget_locks.update()
+                .where(budget_locks.c.environment == environment_name)
+                .values(version=budget_locks.c.version + 1)
+            )
+            existing = conn.execute(sa.select(spend).where(spend.c.reservation_key == key)).first()
+            if existing is not None and existing.state != "RELEASED":
+                return Reservation(
+                    key, environment_name, backend, int(existing.shots), float(existing.estimated_cost), reused=True
+                )
+            used = self._usage(conn, environment_name, day, month)
+            checks = [
+                ("shots today", used.shots_today, shots, environment.shots_per_day),
+                ("jobs today", used.jobs_today, 1, environment.jobs_per_day),
+                ("spend today", used.spend_today, cost, environment.spend_per_day),
+                ("spend this month", used.spend_month, cost, environment.spend_per_month),
+            ]
+            for label, spent, needed, budget in checks:
+                if spent + needed > budget + 1e-12:
+                    raise BudgetExceeded(
+                        f"{environment_name}: {label} budget {budget:g}, already used {spent:g}, "
+                        f"this job needs {needed:g}",
+                        hint="wait for the next period, raise the budget in the policy file, or use a cheaper backend",
+                    )
+            values: dict[str, Any] = dict(
+                reservation_key=key,
+                environment=environment_name,
+                backend=backend,
+                shots=shots,
+                estimated_cost=cost,
+                state="RESERVED",
+                day=day,
+                month=month,
+                created_at=now,
+            )
+            if existing is not None:
+                conn.execute(spend.update().where(spend.c.reservation_key == key).values(**values, settled_cost=None))
+            else:
+                conn.execute(spend.insert().values(**values))
+        alerts = [
+            f"QFLOW_BUDGET_ALERT environment={environment_name} {label}={spent + needed:g} of {budget:g} "
+            f"({(spent + needed) / budget:.0%})"
+            for label, spent, needed, budget in checks
+            if budget > 0 and (spent + needed) / budget >= alert_fraction
+        ]
+        return Reservation(key, environment_name, backend, shots, cost, alerts)
+
+    def settle(self, key: str, cost: float) -> None:
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                spend.update().where(spend.c.reservation_key == key).values(settled_cost=cost, state="SETTLED")
+            ).rowcount
+        if not updated:
+            raise KeyError(f"no reservation {key!r} to settle")
+
+    def release(self, key: str) -> None:
+        """The job was never submitted: give the reservation back."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                spend.update()
+                .where(spend.c.reservation_key == key, spend.c.state == "RESERVED")
+                .values(state="RELEASED")
+            )
+
+
+@dataclass
+class Admission:
+    """Budget admission in one environment, the one path every submission takes: reserve before
+    submitting (approval checked), settle with the real usage after, release if nothing ran."""
+
+    policy: Policy
+    environment_name: str
+    ledger: SpendLedger
+    approved: bool = False
+
+    @classmethod
+    def for_environment(
+        cls, variable: str | None = None, *, approved: bool = False, ledger: SpendLedger | None = None
+    ) -> Admission:
+        """The environment from the Airflow Variable's value (passed in), else QFLOW_ENVIRONMENT."""
+        from include.governance.policy import current_environment_name, load_policy
+
+        policy = load_policy()
+        return cls(policy, current_environment_name(policy, variable), ledger or SpendLedger(), approved)
+
+    def admit(self, key: str, backend: str, shots: int) -> Reservation:
+        name, environment = self.policy.environment(self.environment_name)
+        if environment.needs_approval(backend) and not self.approved:
+            raise PolicyError(
+                f"backend {backend!r} needs approval in environment {name!r}; put an approval task "
+                "(ApprovalOperator) upstream and pass approved=True"
+            )
+        return self.ledger.reserve(
+            key,
+            environment_name=name,
+            environment=environment,
+            backend=backend,
+            shots=shots,
+            cost_model=self.policy.cost_model(backend),
+            alert_fraction=self.policy.alert_fraction,
+        )
+
+    def settle(self, key: str, backend: str, shots: int, usage_seconds: float | None) -> float:
+        """Settle at the real cost (usage-based where the cost model is); returns it."""
+        cost = self.policy.cost_model(backend).settle(shots, usage_seconds)
+        self.ledger.settle(key, cost)
+        return cost
+
+    def release(self, key: str) -> None:
+        self.ledger.release(key)

@@ -1,0 +1,110 @@
+"""Graceful degradation: explicit fallback tiers, each result labelled with its tier and reason.
+
+    1 quantum    the selected backend
+    2 classical  the classical heuristic already computed for the same input (include.problems.baselines)
+    3 cached     a stored result for the same input hash, if one exists
+    4 pending    the work is recorded for a later run; the run finishes with that status
+
+A tier is entered only for a fallback trigger: backend unavailable or in an outage, queue wait
+beyond the run's SLA, budget or quota exhausted, transient errors past their retry limit, or a
+quantum-value decision to route to classical. Structural and auth errors are never papered over:
+they propagate. See docs/fallback.md for each tier's expected accuracy and latency.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from include.quantum.backends.errors import ErrorClass, QuantumError, TransientQuantumError
+
+T = TypeVar("T")
+
+
+class FallbackTier(enum.IntEnum):
+    QUANTUM = 1
+    CLASSICAL = 2
+    CACHED = 3
+    PENDING = 4
+
+
+class QueueSLAExceeded(TransientQuantumError):
+    """The job is still waiting, but past the run's SLA: a reason to fall back, not a failure."""
+
+
+FALLBACK_ERROR_CLASSES = {ErrorClass.TRANSIENT, ErrorClass.QUOTA}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    tier: FallbackTier
+    outcome: str  # "ok" | "failed" | "skipped" | "unavailable"
+    reason: str
+
+
+@dataclass
+class TieredOutcome(Generic[T]):
+    tier: FallbackTier
+    reason: str
+    value: T | None
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def pending(self) -> bool:
+        return self.tier is FallbackTier.PENDING
+
+    def label(self) -> dict[str, object]:
+        """What every result artifact carries: its tier, why, and the attempts before it."""
+        return {
+            "tier": int(self.tier),
+            "tier_name": self.tier.name.lower(),
+            "reason": self.reason,
+            "attempts": [{"tier": int(a.tier), "outcome": a.outcome, "reason": a.reason} for a in self.attempts],
+        }
+
+
+def run_tiers(
+    *,
+    quantum: Callable[[], T],
+    classical: Callable[[], T | None] | None = None,
+    cached: Callable[[], T | None] | None = None,
+    pending: Callable[[str], None] | None = None,
+    tiers: Sequence[FallbackTier] = tuple(FallbackTier),
+    route_to_classical: str | None = None,
+) -> TieredOutcome[T]:
+    """Try the configured tiers in order. ``route_to_classical`` (a quantum-value decision's
+    reason) skips tier 1 without trying it."""
+    attempts: list[Attempt] = []
+    reason = ""
+    for tier in tiers:
+        if tier is FallbackTier.QUANTUM:
+            if route_to_classical:
+                attempts.append(Attempt(tier, "skipped", route_to_classical))
+                reason = route_to_classical
+                continue
+            try:
+                return TieredOutcome(tier, "quantum result", quantum(), attempts)
+            except QuantumError as exc:
+                if exc.error_class not in FALLBACK_ERROR_CLASSES:
+                    raise  # structural and auth errors fail loudly
+                reason = f"{type(exc).__name__}: {exc}"
+                attempts.append(Attempt(tier, "failed", reason))
+        elif tier is FallbackTier.CLASSICAL and classical is not None:
+            value = classical()
+            if value is not None:
+                return TieredOutcome(tier, f"classical heuristic after: {reason}", value, attempts)
+            attempts.append(Attempt(tier, "unavailable", "no classical heuristic result"))
+        elif tier is FallbackTier.CACHED and cached is not None:
+            value = cached()
+            if value is not None:
+                return TieredOutcome(tier, f"cached result for the same input after: {reason}", value, attempts)
+            attempts.append(Attempt(tier, "unavailable", "no cached result for this input hash"))
+        elif tier is FallbackTier.PENDING and pending is not None:
+            pending(reason)
+            return TieredOutcome(tier, f"result pending (queued for a later run) after: {reason}", None, attempts)
+    raise TransientQuantumError(
+        f"every configured fallback tier was exhausted ({[int(t) for t in tiers]}); last reason: {reason}",
+        hint="add a later tier (classical, cached or pending) to the DAG's fallback configuration",
+    )

@@ -1,0 +1,197 @@
+"""IBM Quantum through qiskit-ibm-runtime: SamplerV2 in job, batch or session mode.
+
+The token and instance come from the caller (an Airflow connection, through QuantumBackendHook);
+this class keeps them only inside the runtime client and never logs or returns them. A backend
+name of an IBM fake backend (``fake_manila``) runs the runtime's local testing mode on Aer —
+the same client code path without a cloud account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from include.quantum.backends.base import JobState, JobStatus, QuantumBackend, RawResult, SamplerJob
+from include.quantum.backends.errors import StructuralQuantumError, classify
+
+MODES = ("job", "batch", "session")
+_STATES = {
+    "INITIALIZING": JobState.QUEUED,
+    "QUEUED": JobState.QUEUED,
+    "VALIDATING": JobState.QUEUED,
+    "RUNNING": JobState.RUNNING,
+    "DONE": JobState.DONE,
+    "COMPLETED": JobState.DONE,
+    "ERROR": JobState.ERROR,
+    "FAILED": JobState.ERROR,
+    "CANCELLED": JobState.CANCELLED,
+}
+
+
+def job_state(raw: Any) -> JobState:
+    name = getattr(raw, "name", None) or str(raw)
+    name = name.rsplit(".", 1)[-1].upper()
+    try:
+        return _STATES[name]
+    except KeyError as exc:
+        raise StructuralQuantumError(f"unknown IBM job status {raw!r}") from exc
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+class IBMRuntimeBackend(QuantumBackend):
+    def __init__(
+        self,
+        backend_name: str,
+        *,
+        token: str | None = None,
+        instance: str | None = None,
+        channel: str = "ibm_quantum_platform",
+        mode: str = "job",
+        service: Any = None,
+    ) -> None:
+        if mode not in MODES:
+            raise StructuralQuantumError(f"mode={mode!r} is not one of {MODES}")
+        self.mode = mode
+        self.local = backend_name.lower().startswith("fake")
+        self.name = f"ibm:{backend_name}"
+        self._jobs: dict[str, Any] = {}
+        self._context: Any = None
+        if self.local:
+            from include.quantum.backends.fake import fake_backend
+
+            self._service = None
+            self._backend = fake_backend(backend_name)
+        else:
+            if service is None:
+                if not token:
+                    raise StructuralQuantumError(
+                        "IBM Quantum needs a token", hint="put it in the Airflow connection's password field"
+                    )
+                from qiskit_ibm_runtime import QiskitRuntimeService
+
+                try:
+                    service = QiskitRuntimeService(channel=channel, token=token, instance=instance)
+                except Exception as exc:
+                    raise classify(exc) from exc
+            self._service = service
+            try:
+                self._backend = service.backend(backend_name)
+            except Exception as exc:
+                raise classify(exc) from exc
+
+    def __repr__(self) -> str:
+        return f"IBMRuntimeBackend({self.name!r}, mode={self.mode!r})"  # no credentials
+
+    def target(self) -> Any:
+        return self._backend.target
+
+    def max_shots(self) -> int:
+        return int(getattr(self._backend.configuration(), "max_shots", 100_000) or 100_000)
+
+    def calibration_snapshot(self) -> Mapping[str, Any]:
+        properties = self._backend.properties()
+        updated = getattr(properties, "last_update_date", None) if properties is not None else None
+        return {"backend": self._backend.name, "last_update_date": str(updated)}
+
+    def _sampler(self) -> Any:
+        from qiskit_ibm_runtime import Batch, SamplerV2, Session
+
+        if self.local or self.mode == "job":
+            return SamplerV2(mode=self._backend)
+        if self._context is None:
+            self._context = (Batch if self.mode == "batch" else Session)(backend=self._backend)
+        return SamplerV2(mode=self._context)
+
+    def find_job(self, idempotency_key: str) -> str | None:
+        """A job already submitted with this key (tagged at submission), if the service has one."""
+        if self._service is None:
+            return None
+        jobs = self._service.jobs(job_tags=[idempotency_key[:64]], limit=1)
+        return str(jobs[0].job_id()) if jobs else None
+
+    def submit(self, job: SamplerJob) -> str:
+        sampler = self._sampler()
+        if not self.local:
+            sampler.options.environment.job_tags = [job.idempotency_key[:64]]
+        pubs = [
+            (p.circuit,) if p.parameter_values is None else (p.circuit, np.atleast_2d(p.parameter_values))
+            for p in job.pubs
+        ]
+        try:
+            runtime_job = sampler.run(pubs, shots=job.shots)
+        except Exception as exc:
+            raise classify(exc) from exc
+        job_id = str(runtime_job.job_id())
+        self._jobs[job_id] = runtime_job
+        return job_id
+
+    def _job(self, job_id: str) -> Any:
+        if job_id in self._jobs:
+            return self._jobs[job_id]
+        if self._service is None:
+            raise StructuralQuantumError(f"no local IBM job {job_id!r} in this process")
+        try:
+            self._jobs[job_id] = self._service.job(job_id)
+        except Exception as exc:
+            raise classify(exc) from exc
+        return self._jobs[job_id]
+
+    def status(self, job_id: str) -> JobStatus:
+        job = self._job(job_id)
+        try:
+            state = job_state(job.status())
+            metrics = job.metrics() if not self.local else {}
+        except Exception as exc:
+            raise classify(exc) from exc
+        stamps = metrics.get("timestamps", {}) or {}
+        usage = metrics.get("usage", {}) or {}
+        error = job.error_message() if state is JobState.ERROR and hasattr(job, "error_message") else None
+        return JobStatus(
+            job_id,
+            state,
+            queue_position=metrics.get("position_in_queue"),
+            created_at=_timestamp(stamps.get("created")),
+            running_at=_timestamp(stamps.get("running")),
+            finished_at=_timestamp(stamps.get("finished")),
+            error_message=error,
+            usage_seconds=usage.get("quantum_seconds") or usage.get("seconds"),
+        )
+
+    def result(self, job_id: str) -> RawResult:
+        job = self._job(job_id)
+        try:
+            result = job.result()
+        except Exception as exc:
+            raise classify(exc) from exc
+        counts: list[list[dict[str, int]]] = []
+        shots = 0
+        for pub_result in result:
+            register = next(iter(pub_result.data.values()))
+            shots = int(register.num_shots)
+            sets = int(np.prod(register.shape)) if register.shape else 1
+            counts.append(
+                [
+                    dict(register.get_counts()) if not register.shape else dict(register.get_counts(loc=i))
+                    for i in range(sets)
+                ]
+            )
+        metrics = job.metrics() if not self.local else {}
+        usage = (metrics.get("usage") or {}).get("quantum_seconds", 0.0) if metrics else 0.0
+        return RawResult(
+            job_id,
+            self.name,
+            shots,
+            counts,
+            timings={"execute_seconds": float(usage or 0.0)},
+            metadata={"mode": self.mode, "local": self.local},
+        )
