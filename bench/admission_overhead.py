@@ -23,7 +23,7 @@ from include.governance.policy import CostModel, Environment
 from include.problems.maxcut import GraphSpec, make_graph, maxcut_ising
 from include.quantum.backends.aer import AerBackend
 from include.quantum.backends.base import SamplerJob, SamplerPub
-from include.quantum.loops.qaoa import qaoa_ansatz
+from include.quantum.circuits.qaoa import qaoa_ansatz
 
 POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 ENVIRONMENT = Environment(

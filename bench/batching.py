@@ -26,7 +26,7 @@ from include.problems.maxcut import GraphSpec, make_graph, maxcut_ising
 from include.quantum.backends.aer import AerBackend
 from include.quantum.backends.base import QuantumBackend, SamplerJob, SamplerPub
 from include.quantum.backends.execute import run_to_completion
-from include.quantum.loops.qaoa import qaoa_ansatz
+from include.quantum.circuits.qaoa import qaoa_ansatz
 
 N_QUBITS, REPS, SHOTS, SEED = 10, 2, 1024, 5
 

@@ -24,7 +24,7 @@ from qiskit_aer.primitives import SamplerV2
 from qiskit_ibm_runtime.fake_provider import FakeSherbrooke
 
 from include.problems.maxcut import GraphSpec, make_graph, maxcut_ising
-from include.quantum.loops.qaoa import qaoa_ansatz
+from include.quantum.circuits.qaoa import qaoa_ansatz
 
 N_QUBITS, REPS, SHOTS, SEED = 8, 2, 1024, 11
 

@@ -19,7 +19,7 @@ from qiskit import transpile
 from include.problems.maxcut import canonical_edges, maxcut_ising
 from include.quantum.backends.aer import AerBackend, choose_method
 from include.quantum.backends.base import SamplerJob, SamplerPub
-from include.quantum.loops.qaoa import qaoa_ansatz
+from include.quantum.circuits.qaoa import qaoa_ansatz
 
 SHOTS, SEED = 1024, 3
 

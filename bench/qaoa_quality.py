@@ -38,7 +38,8 @@ from include.problems.maxcut import GraphSpec, cut_value, make_graph
 from include.quantum.backends.aer import AerBackend
 from include.quantum.backends.base import SamplerJob, SamplerPub
 from include.quantum.backends.execute import run_to_completion
-from include.quantum.loops.qaoa import CountsObjective, optimise_qaoa, qaoa_ansatz
+from include.quantum.circuits.qaoa import qaoa_ansatz
+from include.quantum.loops.qaoa import CountsObjective, optimise_qaoa
 from include.quantum.loops.qaoa_angles import angle_schedule, in_circuit_order
 
 GUARANTEE = 0.6924  # Farhi, Goldstone, Gutmann 2014: p=1 on 3-regular graphs at optimal angles

@@ -28,8 +28,9 @@ CASES = [
 def run_case(dataset: str, n_classes: int, kept: int, seed: int, args: argparse.Namespace) -> dict[str, float | str]:
     from include.data.datasets import load_builtin
     from include.data.preprocess import PreprocessSpec, preprocess_frame
+    from include.problems.classifier_baselines import classical_baselines, score
     from include.quantum.circuits.encodings import choose_encoding, encoding_cost
-    from include.quantum.loops.vqc import VQCConfig, classical_baselines, predict, score, train_vqc
+    from include.quantum.loops.vqc import VQCConfig, predict, train_vqc
 
     table = load_builtin(dataset, n_classes)
     result = preprocess_frame(table.frame, PreprocessSpec(table.feature_columns, n_components=kept, seed=seed))

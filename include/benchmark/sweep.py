@@ -283,7 +283,7 @@ def _angles(
     """Noise-free QAOA angles for every wanted reps (and those already found), with the ansatz's
     structure hash; stored as the instance's ``angles`` artifact."""
     from include.problems.maxcut import maxcut_ising
-    from include.quantum.loops.qaoa import qaoa_ansatz
+    from include.quantum.circuits.qaoa import qaoa_ansatz
     from include.quantum.loops.qaoa_angles import AngleResult, optimal_angles
     from include.quantum.transpile_cache import circuit_structure
 
@@ -670,7 +670,7 @@ def submit_batch(
     from include.quantum.backends.base import SamplerJob, SamplerPub
     from include.quantum.backends.errors import call_with_retries
     from include.quantum.backends.registry import make_backend
-    from include.quantum.loops.qaoa import qaoa_ansatz
+    from include.quantum.circuits.qaoa import qaoa_ansatz
     from include.quantum.loops.qaoa_angles import in_circuit_order
     from include.quantum.transpile_cache import TranspileCache, TranspileSettings
 

@@ -27,7 +27,7 @@ from include.problems.maxcut import (
     cut_values,
     make_graph,
 )
-from include.quantum.loops.qaoa import OPTIMISERS
+from include.quantum.loops.optimiser import OPTIMISERS
 from include.store.artifacts import ArtifactError, ArtifactRef, ArtifactStore, read_parquet_bytes
 from include.store.checkpoint import LoopCheckpoint
 
@@ -150,7 +150,7 @@ def stage_encode(
     from qiskit import qpy
 
     from include.problems.maxcut import maxcut_ising
-    from include.quantum.loops.qaoa import qaoa_ansatz
+    from include.quantum.circuits.qaoa import qaoa_ansatz
 
     _require_passed(store, validation)
     started = time.perf_counter()

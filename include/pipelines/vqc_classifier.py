@@ -68,7 +68,7 @@ class VQCClassifierParams:
     def check(self) -> None:
         from include.data.preprocess import IMPUTE_POLICIES, REDUCTIONS, SCALERS
         from include.quantum.circuits.encodings import ENCODINGS
-        from include.quantum.loops.vqc import OPTIMISERS
+        from include.quantum.loops.optimiser import OPTIMISERS
 
         if self.dataset not in (*BUILTIN_DATASETS, "s3"):
             raise DataSpecError(f"dataset={self.dataset!r} is not one of {(*BUILTIN_DATASETS, 's3')}")
@@ -392,6 +392,7 @@ def stage_encode(
     """Cost every candidate encoding for the target and choose (or check the requested one)."""
     from qiskit import qpy
 
+    from include.quantum.circuits.classifier import ansatz
     from include.quantum.circuits.encodings import (
         CONTINUOUS,
         EncodingError,
@@ -399,7 +400,6 @@ def stage_encode(
         feature_map,
         is_parametrised,
     )
-    from include.quantum.loops.vqc import ansatz
 
     _require_passed(store, validation)
     started = time.perf_counter()
@@ -545,7 +545,8 @@ def stage_evaluate(
     """Predict the held-out split; the results suite (counts sum to shots, probabilities in
     [0, 1] summing to 1, margin within [-1, 1]) must pass before predictions are written."""
     from include.data.validation import validate_results
-    from include.quantum.loops.vqc import predict, score
+    from include.problems.classifier_baselines import score
+    from include.quantum.loops.vqc import predict
 
     started = time.perf_counter()
     config = vqc_config(store, features, encoding, params)
@@ -595,7 +596,7 @@ def stage_baselines(
     store: ArtifactStore, prefix: str, features: ArtifactRef, validation: ArtifactRef, seed: int
 ) -> ArtifactRef:
     """Logistic regression and RBF SVM on exactly the same (preprocessed) split."""
-    from include.quantum.loops.vqc import classical_baselines
+    from include.problems.classifier_baselines import classical_baselines
 
     _require_passed(store, validation)
     started = time.perf_counter()

@@ -7,6 +7,7 @@ makes duplicate edges and self-loops visible to validation (a self-loop is ``u =
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -128,6 +129,25 @@ def cut_values(bits: np.ndarray, edges: pd.DataFrame) -> np.ndarray:
 
 def cut_value(bits: np.ndarray, edges: pd.DataFrame) -> float:
     return float(cut_values(bits, edges)[0])
+
+
+@dataclass(frozen=True)
+class CutStatistics:
+    """What a measured distribution says about a MaxCut instance."""
+
+    expected_cut: float  # the mean cut over the shots: the distribution's quality
+    best_bitstring: str
+    best_cut: float  # the best single sample
+
+
+def cut_statistics(counts: Mapping[str, int], edges: pd.DataFrame) -> CutStatistics:
+    """Expected and best cut of measured ``counts`` ({bitstring: count}); the one counts -> cuts path."""
+    keys = sorted(counts)
+    bits = np.array([bitstring_to_bits(k) for k in keys])
+    weights = np.array([counts[k] for k in keys], dtype=np.float64)
+    cuts = cut_values(bits, edges)
+    best = int(np.argmax(cuts))
+    return CutStatistics(float(cuts @ weights / weights.sum()), keys[best], float(cuts[best]))
 
 
 def bitstring_to_bits(bitstring: str) -> np.ndarray:

@@ -1,81 +1,26 @@
-"""QAOA for Ising costs: a pure ansatz builder and a sampler-based control loop on Aer.
+"""The QAOA control loop for MaxCut: sampled energies through the backend interface.
 
-The builder knows nothing of backends or retries. The optimiser transpiles the ansatz once and
-binds parameters on every iteration (never re-transpiles), estimating the energy from sampled
-bitstrings exactly as it would on hardware.
+The ansatz (``include.quantum.circuits.qaoa``) is transpiled once for the backend's target —
+through the transpile cache, which counts the transpilations it really performs — and only bound
+after; the energy is estimated from sampled bitstrings exactly as it would be on hardware.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-import uuid
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from qiskit import QuantumCircuit, transpile
-from qiskit.circuit import ParameterVector
-from qiskit.quantum_info import SparsePauliOp
+from qiskit import QuantumCircuit
 
-from include.problems.maxcut import bitstring_to_bits, cut_values, maxcut_ising
+from include.problems.maxcut import cut_statistics, maxcut_ising
 from include.quantum.backends.base import QuantumBackend
-
-OPTIMISERS: tuple[str, ...] = ("COBYLA", "Nelder-Mead", "Powell")
-_PARAMETER_NAMESPACE = uuid.UUID("5d0b3c1e-6a8e-4a8f-9b7e-0f1a2b3c4d5e")
-
-
-class _BudgetSpent(Exception):
-    """Raised inside the objective when the evaluation budget is used up."""
-
-
-class QAOAConfigError(ValueError):
-    """A QAOA setting is out of range; the message names the field and the fix."""
-
-
-def qaoa_ansatz(cost: SparsePauliOp, reps: int, *, measure: bool = True) -> QuantumCircuit:
-    """The p-layer QAOA circuit for a Z/ZZ cost: |+>^n, then p x (exp(-i γ H) mixer(β)).
-
-    The parameters are named ``γ[i]`` and ``β[i]``. ``circuit.parameters`` (the order positional
-    binding uses) sorts by name, so it is β[0..p-1] then γ[0..p-1]; angles kept as γs then βs
-    (``include.quantum.loops.qaoa_angles``) go through ``in_circuit_order`` before binding.
-    """
-    if reps < 1:
-        raise QAOAConfigError(f"reps={reps}: QAOA needs at least one layer; set reps >= 1")
-    n = cost.num_qubits
-    # Fixed UUIDs: the same builder call gives the same parameters, so the circuit (and its QPY)
-    # is reproducible byte for byte and equal across calls (a stable transpile-cache key).
-    gammas = ParameterVector("γ", reps, uuid=uuid.uuid5(_PARAMETER_NAMESPACE, "qaoa.gamma"))
-    betas = ParameterVector("β", reps, uuid=uuid.uuid5(_PARAMETER_NAMESPACE, "qaoa.beta"))
-    circuit = QuantumCircuit(n, name=f"qaoa_p{reps}")
-    circuit.h(range(n))
-    for layer in range(reps):
-        for label, coeff in zip(cost.paulis.to_labels(), cost.coeffs, strict=True):
-            qubits = [n - 1 - i for i, ch in enumerate(label) if ch == "Z"]
-            if any(ch not in "IZ" for ch in label):
-                raise QAOAConfigError(f"cost term {label} is not diagonal; the QAOA builder takes Z/ZZ terms")
-            weight = float(np.real(coeff))
-            if len(qubits) == 2:
-                circuit.rzz(2.0 * weight * gammas[layer], qubits[0], qubits[1])
-            elif len(qubits) == 1:
-                circuit.rz(2.0 * weight * gammas[layer], qubits[0])
-            elif len(qubits) > 2:
-                raise QAOAConfigError(f"cost term {label} acts on {len(qubits)} qubits; at most 2 supported")
-        circuit.rx(2.0 * betas[layer], range(n))
-    if measure:
-        circuit.measure_all()
-    return circuit
-
-
-def linear_ramp_point(reps: int, dt: float = 0.75) -> np.ndarray:
-    """Annealing-inspired start, γs then βs: |γ| ramps up, |β| ramps down (a well-known good QAOA
-    initialisation). In this circuit's convention (RZZ(2wγ), RX(2β)) the annealing path has
-    β < 0, so the βs are negative; with positive βs the ramp runs the path backwards."""
-    fractions = (np.arange(reps) + 0.5) / reps
-    return np.concatenate([fractions * dt, -(1.0 - fractions) * dt])
+from include.quantum.circuits.qaoa import QAOAConfigError, linear_ramp_point
+from include.quantum.loops.optimiser import check_optimiser, minimise_within_budget
+from include.quantum.transpile_cache import TranspileCache, TranspileSettings
 
 
 @dataclass
@@ -97,7 +42,7 @@ class QAOAResult:
     iterations: list[IterationRecord] = field(default_factory=list)
     transpile_seconds: float = 0.0
     execute_seconds: float = 0.0
-    transpile_count: int = 0
+    transpile_count: int = 0  # transpilations the cache really ran for this loop (0 when reused)
     circuit: QuantumCircuit | None = None  # the transpiled (ISA) circuit that ran
 
     def trace_frame(self) -> pd.DataFrame:
@@ -121,13 +66,8 @@ class CountsObjective:
 
     def evaluate(self, counts: dict[str, int]) -> tuple[float, float, str, float]:
         """(energy, expected cut, best bitstring, its cut) from measured counts."""
-        keys = sorted(counts)
-        bits = np.array([bitstring_to_bits(k) for k in keys])
-        weights = np.array([counts[k] for k in keys], dtype=np.float64)
-        cuts = cut_values(bits, self.edges)
-        expected_cut = float(cuts @ weights / weights.sum())
-        best = int(np.argmax(cuts))
-        return self.offset - expected_cut, expected_cut, keys[best], float(cuts[best])
+        stats = cut_statistics(counts, self.edges)
+        return self.offset - stats.expected_cut, stats.expected_cut, stats.best_bitstring, stats.best_cut
 
 
 def optimise_qaoa(
@@ -143,6 +83,7 @@ def optimise_qaoa(
     on_iteration: Callable[[IterationRecord], None] | None = None,
     backend: QuantumBackend | None = None,
     job_key: str = "qaoa",
+    transpile_cache: TranspileCache | None = None,
 ) -> QAOAResult:
     """Minimise the sampled QAOA energy of ``ansatz`` on ``backend`` (ideal Aer by default);
     ``on_iteration`` persists the loop's state. Every evaluation is one job through the backend
@@ -151,23 +92,23 @@ def optimise_qaoa(
     ``previous`` and ``initial_point`` resume an interrupted loop: iteration numbers continue
     and only the remaining budget of ``max_iterations`` is spent.
     """
-    from scipy.optimize import minimize
-
     from include.quantum.backends.aer import AerBackend
     from include.quantum.backends.base import SamplerJob, SamplerPub
     from include.quantum.backends.execute import run_to_completion
 
     reps = ansatz.num_parameters // 2
-    if optimiser not in OPTIMISERS:
-        raise QAOAConfigError(f"optimiser={optimiser!r} is not one of {OPTIMISERS}")
+    if (problem := check_optimiser(optimiser)) is not None:
+        raise QAOAConfigError(problem)
     if shots < 1:
         raise QAOAConfigError(f"shots={shots}: set shots >= 1")
     if max_iterations < 1:
         raise QAOAConfigError(f"max_iterations={max_iterations}: set max_iterations >= 1")
     backend = backend if backend is not None else AerBackend(seed=seed)
-    started = time.perf_counter()
-    isa_circuit = transpile(ansatz, target=backend.target(), optimization_level=1, seed_transpiler=seed)
-    transpile_seconds = time.perf_counter() - started
+    cache = transpile_cache if transpile_cache is not None else TranspileCache()
+    transpiled_before = cache.hits["miss"]
+    isa_circuit, _, transpile_seconds = cache.get_or_transpile(
+        ansatz, backend.target(), backend.calibration_snapshot(), TranspileSettings(seed_transpiler=seed)
+    )
 
     history: list[IterationRecord] = list(previous)
     execute_seconds = 0.0
@@ -185,8 +126,6 @@ def optimise_qaoa(
 
     def energy(theta: np.ndarray) -> float:
         nonlocal best_so_far
-        if len(history) >= max_iterations:
-            raise _BudgetSpent  # SciPy's COBYLA raises a too-small maxiter to n+2; the budget holds
         value, expected_cut, _, sampled_best = objective.evaluate(sample(theta))
         best_so_far = max(best_so_far, sampled_best)
         record = IterationRecord(len(history), [float(t) for t in theta], value, expected_cut, best_so_far)
@@ -202,14 +141,9 @@ def optimise_qaoa(
     start = np.asarray(initial_point, dtype=float)
     if start.shape != (2 * reps,):
         raise QAOAConfigError(f"initial_point has {start.size} values; QAOA with reps={reps} needs {2 * reps}")
-    remaining = max_iterations - len(previous)
-    if remaining > 0:
-        options: dict[str, float | int] = (
-            {"maxiter": remaining, "rhobeg": 0.25} if optimiser == "COBYLA" else {"maxfev": remaining}
-        )
-        with contextlib.suppress(_BudgetSpent), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # COBYLA's "maxiter < n+2" notice
-            minimize(energy, start, method=optimiser, options=options)
+    minimise_within_budget(
+        energy, start, method=optimiser, budget=max_iterations, spent=lambda: len(history), rhobeg=0.25
+    )
     best_record = min(history, key=lambda r: r.energy) if history else None
     best_theta = np.asarray(best_record.parameters if best_record else start)
     final_energy, expected_cut, bitstring, cut = objective.evaluate(sample(np.asarray(best_theta, dtype=float)))
@@ -222,6 +156,6 @@ def optimise_qaoa(
         iterations=history,
         transpile_seconds=transpile_seconds,
         execute_seconds=execute_seconds,
-        transpile_count=1,
+        transpile_count=cache.hits["miss"] - transpiled_before,
         circuit=isa_circuit,
     )

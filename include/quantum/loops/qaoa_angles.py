@@ -4,7 +4,7 @@ Pure numpy/scipy: no Qiskit and no Airflow at runtime. The state is a complex128
 length 2**n indexed like Qiskit (little-endian: bit i of index k, ``k >> i & 1``, is qubit i,
 which is node i).
 
-Convention (the same circuit ``include.quantum.loops.qaoa.qaoa_ansatz(maxcut_ising(edges, n)[0], p)`` builds):
+Convention (the same circuit ``include.quantum.circuits.qaoa.qaoa_ansatz(maxcut_ising(edges, n)[0], p)`` builds):
 start in |+>^n, then per layer ``exp(-i γ_l H)`` with ``H = Σ w/2 Z_u Z_v = offset - C`` (one
 ``RZZ(w γ_l) = exp(-i w γ_l/2 Z⊗Z)`` per edge), then ``RX(2 β_l) = exp(-i β_l X)`` on every qubit.
 Up to a global phase the cost layer is ``exp(+i γ C)``. Parameters are ``[γ_0..γ_{p-1}, β_0..β_{p-1}]``.
@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from include.quantum.loops.optimiser import BudgetSpent
 
 MAX_NODES = 22
 _GROUP = 5  # qubits per mixer block: one (32 x 32) matrix product per block instead of 5 passes
@@ -230,10 +232,6 @@ def in_circuit_order(parameters: Sequence[float] | np.ndarray, names: Sequence[s
 # ------------------------------------------------------------------------------------ optimiser
 
 
-class _BudgetSpent(Exception):
-    """Raised inside the objective when the evaluation budget is used up."""
-
-
 class _Counter:
     """The objective the optimisers see: counts evaluations, records the trace, keeps the best."""
 
@@ -246,7 +244,7 @@ class _Counter:
 
     def value(self, theta: np.ndarray) -> float:
         if len(self.trace) >= self.budget:
-            raise _BudgetSpent
+            raise BudgetSpent
         value = self.simulator.expected_cut(theta)
         self.trace.append(value)
         if value > self.best_value:
@@ -293,10 +291,10 @@ def _refine(objective: _Counter, start: np.ndarray, budget: int, step: float) ->
 
     def negative(theta: np.ndarray) -> float:
         if len(objective.trace) >= stop_at:
-            raise _BudgetSpent
+            raise BudgetSpent
         return -objective.value(theta)
 
-    with contextlib.suppress(_BudgetSpent):
+    with contextlib.suppress(BudgetSpent):
         minimize(
             negative,
             start,
@@ -354,7 +352,7 @@ def _optimise(
 ) -> AngleResult:
     started = time.perf_counter()
     objective = _Counter(simulator, max_evaluations)
-    with contextlib.suppress(_BudgetSpent):
+    with contextlib.suppress(BudgetSpent):
         if reps == 1:
             grid_points = max(9, max_evaluations // 3)
             peaks = _grid_p1(objective, window, min(grid_points, max_evaluations))

@@ -1,10 +1,10 @@
-"""A variational quantum classifier as a control loop on Aer, and its classical baselines.
+"""A variational quantum classifier as a control loop on Aer.
 
-Circuit: the chosen encoding's feature map, then a RealAmplitudes ansatz (RY layers with linear
-CX entanglement, ``reps`` repetitions), measured. A bitstring's class is its parity for two
-classes and its integer value modulo C otherwise; class probabilities are sampled frequencies.
-The loss is the mean cross-entropy over the training split, estimated from counts exactly as
-on hardware (Aer ``SamplerV2``, seeded).
+Circuit (``include.quantum.circuits.classifier``): the chosen encoding's feature map, then a
+RealAmplitudes ansatz, measured; a bitstring's class is its parity (two classes) or its integer
+value modulo C. The loss is the mean cross-entropy over the training split, estimated from
+counts exactly as on hardware (Aer ``SamplerV2``, seeded). The classical baselines it is judged
+against live in ``include.problems.classifier_baselines``.
 
 Parametrised encodings are transpiled once (one ISA circuit for every sample, data and weights
 bound per evaluation); data-dependent ones (amplitude, basis) are transpiled once per sample
@@ -15,10 +15,8 @@ killed loop with only the remaining iteration budget.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,14 +26,11 @@ import pandas as pd
 from qiskit import QuantumCircuit, transpile
 
 from include.problems.maxcut import ProblemSpecError
-from include.quantum.circuits.encodings import encode_sample, feature_map, is_parametrised, n_qubits_for
+from include.quantum.circuits.classifier import ansatz, class_of_bits, classifier_circuit
+from include.quantum.circuits.encodings import encode_sample, is_parametrised, n_qubits_for
+from include.quantum.loops.optimiser import check_optimiser, minimise_within_budget
 
-OPTIMISERS: tuple[str, ...] = ("COBYLA", "Nelder-Mead", "Powell")
 EPSILON = 1e-6
-
-
-class _BudgetSpent(Exception):
-    """Raised inside the objective to stop an optimiser at the iteration budget."""
 
 
 class VQCConfigError(ProblemSpecError):
@@ -59,8 +54,8 @@ class VQCConfig:
             raise VQCConfigError(f"ansatz_reps={self.reps}: set ansatz_reps >= 1")
         if self.shots < 1:
             raise VQCConfigError(f"shots={self.shots}: set shots >= 1")
-        if self.optimiser not in OPTIMISERS:
-            raise VQCConfigError(f"optimiser={self.optimiser!r} is not one of {OPTIMISERS}")
+        if (problem := check_optimiser(self.optimiser)) is not None:
+            raise VQCConfigError(problem)
         if self.max_iterations < 1:
             raise VQCConfigError(f"max_iterations={self.max_iterations}: set max_iterations >= 1")
         if self.n_classes < 2:
@@ -76,20 +71,6 @@ class VQCConfig:
         return n_qubits_for(self.encoding, self.n_features)
 
 
-def ansatz(n_qubits: int, reps: int) -> QuantumCircuit:
-    from qiskit.circuit.library import real_amplitudes
-
-    return real_amplitudes(n_qubits, reps=reps, entanglement="linear")
-
-
-def class_of_bits(bits: np.ndarray, n_classes: int) -> np.ndarray:
-    """bits[..., i] is qubit i. Two classes: parity; else the integer value modulo C."""
-    if n_classes == 2:
-        return bits.sum(axis=-1) % 2
-    weights = 1 << np.arange(bits.shape[-1])
-    return (bits.astype(np.int64) @ weights) % n_classes
-
-
 class VQCCircuits:
     """The classifier's circuits for one data split, transpiled once for the simulator."""
 
@@ -99,8 +80,7 @@ class VQCCircuits:
         self.x = np.asarray(x, dtype=np.float64)
         started = time.perf_counter()
         if is_parametrised(config.encoding):
-            circuit = feature_map(config.encoding, config.n_features).compose(self.weights)
-            circuit.measure_all()
+            circuit = classifier_circuit(config.encoding, config.n_features, self.weights)
             self.isa = [transpile(circuit, backend=simulator, optimization_level=1, seed_transpiler=config.seed)]
             params = list(self.isa[0].parameters)
             self.x_columns = [params.index(p) for p in circuit.parameters if p.name.startswith("x[")]
@@ -194,7 +174,6 @@ def train_vqc(
     on_iteration: Callable[[TrainRecord], None] | None = None,
 ) -> TrainResult:
     """Minimise the sampled cross-entropy over the training split."""
-    from scipy.optimize import minimize
 
     config.check()
     simulator, sampler = simulator_and_sampler(config)
@@ -205,8 +184,6 @@ def train_vqc(
 
     def loss(theta: np.ndarray) -> float:
         nonlocal execute_seconds
-        if len(history) >= config.max_iterations:
-            raise _BudgetSpent  # SciPy's COBYLA raises a too-small maxfun to n+2; the budget holds
         t0 = time.perf_counter()
         probabilities, _ = circuits.probabilities(sampler, theta)
         execute_seconds += time.perf_counter() - t0
@@ -222,14 +199,9 @@ def train_vqc(
     expected = circuits.weights.num_parameters
     if start.shape != (expected,):
         raise VQCConfigError(f"initial_point has {start.size} values; the ansatz needs {expected}")
-    remaining = config.max_iterations - len(previous)
-    if remaining > 0:
-        options: dict[str, float | int] = (
-            {"maxiter": remaining, "rhobeg": 0.5} if config.optimiser == "COBYLA" else {"maxfev": remaining}
-        )
-        with contextlib.suppress(_BudgetSpent), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*Invalid MAXFUN.*")
-            minimize(loss, start, method=config.optimiser, options=options)
+    minimise_within_budget(
+        loss, start, method=config.optimiser, budget=config.max_iterations, spent=lambda: len(history), rhobeg=0.5
+    )
     best = min(history, key=lambda r: (r.loss, r.iteration)) if history else None
     return TrainResult(
         best_parameters=list(best.parameters) if best else [float(t) for t in start],
@@ -248,49 +220,3 @@ def predict(config: VQCConfig, theta: Sequence[float], x: np.ndarray) -> tuple[n
     simulator, sampler = simulator_and_sampler(config)
     circuits = VQCCircuits(config, x, simulator)
     return circuits.probabilities(sampler, np.asarray(theta, dtype=float))
-
-
-# -- classical baselines on the same split -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClassifierScore:
-    method: str
-    accuracy: float
-    f1_macro: float
-    train_seconds: float
-    predict_seconds: float
-
-
-def score(method: str, y_true: np.ndarray, y_pred: np.ndarray, train_s: float, predict_s: float) -> ClassifierScore:
-    from sklearn.metrics import accuracy_score, f1_score
-
-    return ClassifierScore(
-        method,
-        float(accuracy_score(y_true, y_pred)),
-        float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
-        train_s,
-        predict_s,
-    )
-
-
-def classical_baselines(
-    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, seed: int
-) -> list[ClassifierScore]:
-    """Logistic regression and an RBF SVM (scikit-learn defaults), each timed."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.svm import SVC
-
-    models = {
-        "logistic_regression": LogisticRegression(max_iter=1000, random_state=seed),
-        "rbf_svm": SVC(kernel="rbf", random_state=seed),
-    }
-    scores = []
-    for name, model in models.items():
-        t0 = time.perf_counter()
-        model.fit(x_train, y_train)
-        t1 = time.perf_counter()
-        predicted = model.predict(x_test)
-        t2 = time.perf_counter()
-        scores.append(score(name, y_test, predicted, t1 - t0, t2 - t1))
-    return scores

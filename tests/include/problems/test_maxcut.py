@@ -18,7 +18,7 @@ from include.problems.maxcut import (
     make_graph,
     maxcut_ising,
 )
-from include.quantum.loops.qaoa import qaoa_ansatz
+from include.quantum.circuits.qaoa import qaoa_ansatz
 
 SPECS = [
     GraphSpec(4, "regular", 2, "unit", 1),

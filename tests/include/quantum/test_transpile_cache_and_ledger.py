@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from include.governance.ledger import JobLedger
 from include.problems.maxcut import GraphSpec, make_graph, maxcut_ising
 from include.quantum.backends.aer import AerBackend
-from include.quantum.loops.qaoa import qaoa_ansatz
+from include.quantum.circuits.qaoa import qaoa_ansatz
 from include.quantum.transpile_cache import TranspileCache, TranspileSettings, cache_key
 from include.store.artifacts import ArtifactStore
 

@@ -11,7 +11,7 @@ from include.quantum.backends.base import JobState, SamplerJob, SamplerPub
 from include.quantum.backends.errors import StructuralQuantumError
 from include.quantum.backends.preflight import PreflightLimits, check_fits, preflight
 from include.quantum.backends.results import RESULT_COLUMNS, counts_by_pub, normalise
-from include.quantum.loops.qaoa import qaoa_ansatz
+from include.quantum.circuits.qaoa import qaoa_ansatz
 
 
 def ring_qaoa(n: int) -> QuantumCircuit:

@@ -3,10 +3,11 @@ from __future__ import annotations
 import pytest
 import qiskit
 
-import include.quantum.loops.qaoa as qaoa_module
 from include.problems.baselines import exact_brute_force
 from include.problems.maxcut import GraphSpec, cut_value, make_graph
-from include.quantum.loops.qaoa import CountsObjective, IterationRecord, QAOAConfigError, optimise_qaoa, qaoa_ansatz
+from include.quantum.circuits.qaoa import QAOAConfigError, qaoa_ansatz
+from include.quantum.loops.qaoa import CountsObjective, IterationRecord, optimise_qaoa
+from include.quantum.transpile_cache import TranspileCache
 
 
 def _problem(n: int = 6, seed: int = 3) -> tuple[qiskit.QuantumCircuit, CountsObjective]:
@@ -17,19 +18,28 @@ def _problem(n: int = 6, seed: int = 3) -> tuple[qiskit.QuantumCircuit, CountsOb
 
 def test_optimiser_transpiles_once_and_binds_every_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    real = qaoa_module.transpile
+    real = qiskit.transpile
 
     def counting_transpile(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(qaoa_module, "transpile", counting_transpile)
+    monkeypatch.setattr(qiskit, "transpile", counting_transpile)
     ansatz, objective = _problem()
-    result = optimise_qaoa(ansatz, objective, shots=256, max_iterations=12, seed=1)
+    cache = TranspileCache()
+    result = optimise_qaoa(ansatz, objective, shots=256, max_iterations=12, seed=1, transpile_cache=cache)
     assert len(result.iterations) >= 5
     assert len(calls) == 1
     assert result.transpile_count == 1
     assert result.circuit is not None and result.circuit.num_parameters == ansatz.num_parameters
+    # The count is what really ran: a second loop on the same target reuses the ISA circuit.
+    again = optimise_qaoa(ansatz, objective, shots=256, max_iterations=6, seed=1, transpile_cache=cache)
+    assert len(calls) == 1
+    assert again.transpile_count == 0
+    # Another transpiler seed is another circuit: transpiled (and counted) once more.
+    other = optimise_qaoa(ansatz, objective, shots=256, max_iterations=6, seed=2, transpile_cache=cache)
+    assert len(calls) == 2
+    assert other.transpile_count == 1
 
 
 def test_qaoa_finds_the_optimum_cut_of_a_small_graph_and_records_every_iteration() -> None:

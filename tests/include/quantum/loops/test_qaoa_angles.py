@@ -17,7 +17,7 @@ from include.problems.maxcut import (
     make_graph,
     maxcut_ising,
 )
-from include.quantum.loops.qaoa import qaoa_ansatz
+from include.quantum.circuits.qaoa import qaoa_ansatz
 from include.quantum.loops.qaoa_angles import (
     AngleError,
     AngleResult,

@@ -7,15 +7,9 @@ import pytest
 
 from include.data.datasets import load_builtin
 from include.data.preprocess import PreprocessSpec, preprocess_frame
-from include.quantum.loops.vqc import (
-    TrainRecord,
-    VQCConfig,
-    VQCConfigError,
-    class_of_bits,
-    classical_baselines,
-    predict,
-    train_vqc,
-)
+from include.problems.classifier_baselines import classical_baselines
+from include.quantum.circuits.classifier import class_of_bits
+from include.quantum.loops.vqc import TrainRecord, VQCConfig, VQCConfigError, predict, train_vqc
 
 
 @pytest.fixture(scope="module")
