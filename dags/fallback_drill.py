@@ -21,7 +21,7 @@ from operators.operators.maxcut import (
     QAOAEncodeOperator,
     QAOAOptimiseOperator,
 )
-from operators.operators.quantum import QuantumSubmitOperator
+from operators.operators.quantum_submit import QuantumSubmitOperator
 
 PROBLEM = {"n_nodes": 4, "degree": 2, "reps": 1, "shots": 256, "max_iterations": 6, "seed": 3}
 SHOTS = 256

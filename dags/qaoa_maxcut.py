@@ -19,7 +19,7 @@ from operators.operators.maxcut import (
     QAOAOptimiseOperator,
 )
 from operators.operators.policy import HardwareReadinessOperator, approval_branch
-from operators.operators.quantum import QuantumSubmitOperator
+from operators.operators.quantum_submit import QuantumSubmitOperator
 
 PARAMS = {
     "n_nodes": Param(10, type="integer", minimum=2, maximum=24, title="Number of nodes (qubits)"),

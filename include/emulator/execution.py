@@ -6,8 +6,6 @@ Everything here is importable without FastAPI; worker processes only import this
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 import threading
 import time
@@ -15,6 +13,7 @@ from functools import cache
 from typing import Any
 
 from include.quantum.backends.fake import fake_backend
+from include.quantum.circuits.wire import circuit_from_base64
 
 DEFAULT_BACKEND = "fake_manila"
 
@@ -32,31 +31,6 @@ def backend_info(name: str) -> dict[str, Any]:
         "max_shots": int(getattr(config, "max_shots", 0) or 100_000),
         "source": "qiskit_ibm_runtime.fake_provider",
     }
-
-
-def decode_circuit(text: str) -> Any:
-    """One circuit from base64 QPY (raises ValueError saying what is wrong)."""
-    from qiskit import qpy
-
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except Exception as exc:
-        raise ValueError(f"not base64 ({exc})") from exc
-    try:
-        circuits = qpy.load(io.BytesIO(raw))
-    except Exception as exc:
-        raise ValueError(f"not QPY ({type(exc).__name__}: {exc})") from exc
-    if len(circuits) != 1:
-        raise ValueError(f"holds {len(circuits)} circuits, expected exactly 1")
-    return circuits[0]
-
-
-def encode_circuit(circuit: Any) -> str:
-    from qiskit import qpy
-
-    buffer = io.BytesIO()
-    qpy.dump(circuit, buffer)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def noise_enabled() -> bool:
@@ -108,7 +82,7 @@ def run_job(
     started = time.perf_counter()
     sampler_pubs: list[tuple[Any, ...]] = []
     for pub in pubs:
-        circuit = decode_circuit(pub["circuit"])
+        circuit = circuit_from_base64(pub["circuit"])
         values = pub.get("parameter_values")
         if values is None:
             sampler_pubs.append((circuit,))

@@ -36,6 +36,7 @@ from include.emulator.faults import (
 )
 from include.emulator.store import JobRow, JobStore
 from include.quantum.backends.errors import IBM_CODES
+from include.quantum.circuits.wire import circuit_from_base64
 
 log = logging.getLogger("qflow.jobservice")
 
@@ -247,7 +248,7 @@ class JobService:
         for i, pub in enumerate(body.pubs):
             where = f"pubs[{i}]"
             try:
-                circuit = execution.decode_circuit(pub.circuit)
+                circuit = circuit_from_base64(pub.circuit)
             except ValueError as exc:
                 return f"{where}.circuit is {exc}: send base64 of qiskit.qpy.dump(circuit)"
             if circuit.num_qubits > self.info["num_qubits"]:

@@ -14,11 +14,15 @@ they propagate. See docs/fallback.md for each tier's expected accuracy and laten
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from include.quantum.backends.errors import ErrorClass, QuantumError, TransientQuantumError
+
+if TYPE_CHECKING:
+    from include.store.artifacts import ArtifactRef, ArtifactStore
 
 T = TypeVar("T")
 
@@ -108,3 +112,79 @@ def run_tiers(
         f"every configured fallback tier was exhausted ({[int(t) for t in tiers]}); last reason: {reason}",
         hint="add a later tier (classical, cached or pending) to the DAG's fallback configuration",
     )
+
+
+class FallbackConfigError(ValueError):
+    """The configured tiers are not a valid fallback chain; the message says what is allowed."""
+
+
+def configured_tiers(tiers: Sequence[int]) -> tuple[FallbackTier, ...]:
+    """A DAG's ``fallback_tiers``, validated: known tiers, starting with tier 1 (quantum)."""
+    try:
+        chain = tuple(FallbackTier(int(t)) for t in tiers)
+    except ValueError as exc:
+        raise FallbackConfigError(
+            f"fallback_tiers={list(tiers)}: tiers are 1 quantum, 2 classical, 3 cached, 4 pending"
+        ) from exc
+    if not chain or chain[0] is not FallbackTier.QUANTUM:
+        raise FallbackConfigError(f"fallback_tiers={list(tiers)} must start with tier 1 (quantum)")
+    return chain
+
+
+class ResultCache:
+    """Tier 3: pointers from a content key (same circuit, parameters, shots, backend — any run) to
+    the stored quantum result; reading one verifies the result against its manifest."""
+
+    def __init__(self, store: ArtifactStore, prefix: str = "cache/results") -> None:
+        self.store = store
+        self.prefix = prefix
+
+    def _uri(self, content_key: str) -> str:
+        return self.store.uri(f"{self.prefix}/{content_key}.json")
+
+    def remember(self, content_key: str, ref: ArtifactRef) -> None:
+        self.store.put_bytes(self._uri(content_key), json.dumps(ref.to_xcom()).encode(), "application/json")
+
+    def lookup(self, content_key: str) -> tuple[ArtifactRef, Any] | None:
+        """(ref, verified table) of the cached result, or None if there is none (or it is damaged)."""
+        from include.store.artifacts import ArtifactError, ArtifactRef
+
+        try:
+            ref = ArtifactRef.from_xcom(json.loads(self.store.get_bytes(self._uri(content_key))))
+            return ref, self.store.read_table(ref)
+        except ArtifactError:
+            return None
+
+
+def classical_counts(heuristics: Any, shots: int, transpiler: Mapping[str, Any]) -> Any:
+    """Tier 2 in the shared result schema: the best heuristic's bitstring as a delta distribution."""
+    import pandas as pd
+
+    from include.problems.baselines import HEURISTICS
+    from include.quantum.backends.results import RESULT_COLUMNS
+
+    rows = heuristics[heuristics["method"].isin(HEURISTICS)] if "method" in heuristics else heuristics
+    if rows.empty:
+        return None
+    best = rows.sort_values(["cut"], ascending=False, kind="mergesort").iloc[0]
+    frame = pd.DataFrame(
+        {
+            "kind": ["counts"],
+            "pub_index": [0],
+            "parameter_set": [0],
+            "bitstring": [str(best["bitstring"])],
+            "count": [shots],
+            "observable": [pd.NA],
+            "expectation_value": [pd.NA],
+            "shots": [shots],
+            "backend": [f"classical:{best['method']}"],
+            "provider_job_id": [""],
+            "transpiler_settings": [json.dumps(dict(transpiler), sort_keys=True)],
+            "calibration_hash": [""],
+            "compile_seconds": [0.0],
+            "queue_seconds": [0.0],
+            "execute_seconds": [float(best.get("seconds", 0.0))],
+            "postprocess_seconds": [0.0],
+        }
+    )
+    return frame[list(RESULT_COLUMNS)].astype(RESULT_COLUMNS)

@@ -16,13 +16,26 @@ if TYPE_CHECKING:
     from include.store.artifacts import ArtifactRef, ArtifactStore
 
 
-def current_policy_environment() -> tuple[Any, str]:
+def current_policy_environment(pinned: str | None = None) -> tuple[Any, str]:
+    """The policy and the environment a task runs in — the one place the Airflow layer resolves it:
+    ``pinned`` (set on the operator by a DAG), else the Airflow Variable ``qflow_environment``, else
+    ``QFLOW_ENVIRONMENT``, else the policy's default."""
     from airflow.sdk import Variable
 
     from include.governance.policy import current_environment_name, load_policy
 
     policy = load_policy()
+    if pinned:
+        return policy, str(pinned)
     return policy, current_environment_name(policy, Variable.get("qflow_environment", default=None))
+
+
+def environment_admission(pinned: str | None = None, *, approved: bool = False) -> Any:
+    """Budget admission (include.governance.budget.Admission) in the task's environment."""
+    from include.governance.budget import Admission, SpendLedger
+
+    policy, name = current_policy_environment(pinned)
+    return Admission(policy, name, SpendLedger(), approved)
 
 
 class HardwareReadinessOperator(ArtifactStageOperator):
@@ -53,7 +66,9 @@ class HardwareReadinessOperator(ArtifactStageOperator):
         from include.governance.readiness import checklist_frame, readiness_checklist
 
         policy, environment_name = current_policy_environment()
-        backend_name = self.backend if ":" in self.backend else f"{self.backend}:automatic"
+        from include.quantum.backends.registry import backend_profile
+
+        backend_name = backend_profile(self.backend).canonical
         items = readiness_checklist(
             store,
             validation=self.ref(self.validation),
@@ -94,5 +109,7 @@ def approval_branch(backend: str, approval_task_id: str, next_task_id: str) -> s
         _, environment = policy.environment(environment_name)
     except PolicyError as exc:
         raise AirflowFailException(str(exc)) from exc
-    backend_name = backend if ":" in backend else f"{backend}:automatic"
+    from include.quantum.backends.registry import backend_profile
+
+    backend_name = backend_profile(backend).canonical
     return approval_task_id if environment.needs_approval(backend_name) else next_task_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -23,10 +24,15 @@ class QuantumJobTrigger(BaseTrigger):
         quantum_conn_id: str | None = None,
         poll_interval: float = 2.0,
         max_poll_interval: float = 30.0,
-        sla_deadline: float | None = None,
+        queue_sla_seconds: float | None = None,
+        submitted_at: str | None = None,
     ) -> None:
         super().__init__()
-        self.sla_deadline = sla_deadline  # epoch seconds; past it, report SLA_EXCEEDED (the job is untouched)
+        # The queue SLA is a duration measured from the job's own submission time (the provider's
+        # created_at, ISO 8601), never a deadline computed on another machine's clock: the worker
+        # that deferred and the triggerer that polls need not agree on the time.
+        self.queue_sla_seconds = queue_sla_seconds
+        self.submitted_at = submitted_at
         self.job_id = job_id
         self.backend = backend
         self.quantum_conn_id = quantum_conn_id
@@ -42,7 +48,8 @@ class QuantumJobTrigger(BaseTrigger):
                 "quantum_conn_id": self.quantum_conn_id,
                 "poll_interval": self.poll_interval,
                 "max_poll_interval": self.max_poll_interval,
-                "sla_deadline": self.sla_deadline,
+                "queue_sla_seconds": self.queue_sla_seconds,
+                "submitted_at": self.submitted_at,
             },
         )
 
@@ -54,6 +61,8 @@ class QuantumJobTrigger(BaseTrigger):
         hook = QuantumBackendHook(self.backend, self.quantum_conn_id)
         backend = await asyncio.to_thread(hook.get_conn)
         interval = self.poll_interval
+        submitted = _utc(self.submitted_at)
+        started = time.monotonic()  # only if the provider reports no submission time
         while True:
             try:
                 status = await backend.status_async(self.job_id)
@@ -71,14 +80,39 @@ class QuantumJobTrigger(BaseTrigger):
                     return
                 self.log.warning("polling %s failed transiently (%s); polling again", self.job_id, error)
             else:
+                submitted = status.created_at or submitted
                 if status.state.terminal:
                     yield TriggerEvent({"job_id": self.job_id, "state": status.state.value, "status": status.to_dict()})
                     return
                 self.log.info(
                     "job %s is %s (queue position %s)", self.job_id, status.state.value, status.queue_position
                 )
-            if self.sla_deadline is not None and time.time() >= self.sla_deadline:
-                yield TriggerEvent({"job_id": self.job_id, "state": "SLA_EXCEEDED"})
-                return
+            if self.queue_sla_seconds is not None:
+                waited = _waited_seconds(submitted, started)
+                if waited >= self.queue_sla_seconds:
+                    yield TriggerEvent(
+                        {
+                            "job_id": self.job_id,
+                            "state": "SLA_EXCEEDED",
+                            "waited_seconds": waited,
+                            "queue_sla_seconds": self.queue_sla_seconds,
+                        }
+                    )
+                    return
             await asyncio.sleep(interval)
             interval = min(self.max_poll_interval, interval * 1.5)
+
+
+def _utc(value: str | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _waited_seconds(submitted: datetime | None, started_monotonic: float) -> float:
+    """How long the job has waited: since its submission time where the provider reports one."""
+    moment = _utc(submitted)
+    if moment is None:
+        return time.monotonic() - started_monotonic
+    return (datetime.now(UTC) - moment).total_seconds()

@@ -9,9 +9,8 @@ the job is still running, so the caller keeps waiting.
 from __future__ import annotations
 
 import enum
-import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -130,15 +129,6 @@ def classify(exc: BaseException) -> QuantumError:
     return StructuralQuantumError(f"{name}: {text}")
 
 
-def backoff_delays(
-    attempts: int, base: float = 1.0, cap: float = 60.0, rng: random.Random | None = None
-) -> Iterator[float]:
-    """Exponential backoff with full jitter: attempt k waits uniform(0, min(cap, base * 2**k))."""
-    rng = rng or random.Random()
-    for k in range(attempts):
-        yield rng.uniform(0, min(cap, base * 2**k))
-
-
 def call_with_retries(
     fn: Callable[[], T],
     *,
@@ -148,20 +138,38 @@ def call_with_retries(
     sleep: Callable[[float], None] = time.sleep,
     on_retry: Callable[[QuantumError, int, float], None] | None = None,
 ) -> T:
-    """Call ``fn``; retry transient failures with backoff; raise anything else at once."""
-    delays = backoff_delays(max_attempts - 1, base, cap)
-    attempt = 0
-    while True:
-        attempt += 1
+    """Call ``fn``; retry transient failures with exponential backoff and full jitter (attempt k
+    waits uniform(0, min(cap, base * 2**k))); raise anything else at once, classified.
+
+    The schedule is tenacity's (``wait_random_exponential``); what is transient is this module's
+    taxonomy, so every caller retries the same errors the same way."""
+    import tenacity
+
+    def attempt() -> T:
         try:
             return fn()
         except Exception as exc:
-            error = classify(exc)
-            if not error.retryable:
-                raise error from exc
-            delay = next(delays, None)
-            if delay is None:
-                raise TransientQuantumError(f"gave up after {attempt} attempts: {error}", code=error.code) from exc
-            if on_retry is not None:
-                on_retry(error, attempt, delay)
-            sleep(delay)
+            raise classify(exc) from exc
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        if on_retry is not None and state.outcome is not None and state.next_action is not None:
+            error = state.outcome.exception()
+            assert isinstance(error, QuantumError)
+            on_retry(error, state.attempt_number, state.next_action.sleep)
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(max_attempts),
+        wait=tenacity.wait_random_exponential(multiplier=base, max=cap),
+        retry=tenacity.retry_if_exception(lambda e: isinstance(e, QuantumError) and e.retryable),
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(attempt)
+    except QuantumError as error:
+        if error.retryable:
+            raise TransientQuantumError(
+                f"gave up after {max_attempts} attempts: {error}", code=error.code
+            ) from error.__cause__
+        raise

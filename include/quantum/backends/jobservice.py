@@ -12,8 +12,6 @@ structural), connection problems are transient, and a job's IBM error code throu
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import os
 import ssl
 import weakref
@@ -32,6 +30,7 @@ from include.quantum.backends.errors import (
     from_http_status,
     from_ibm_code,
 )
+from include.quantum.circuits.wire import circuit_to_base64
 
 DEFAULT_URL = "http://127.0.0.1:8790"
 STATUS_FIELDS = (
@@ -102,14 +101,6 @@ def _status(body: Mapping[str, Any]) -> JobStatus:
     return JobStatus.from_dict({key: body.get(key) for key in STATUS_FIELDS})
 
 
-def _qpy_base64(circuit: Any) -> str:
-    from qiskit import qpy
-
-    buffer = io.BytesIO()
-    qpy.dump(circuit, buffer)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 class JobServiceBackend(QuantumBackend):
     """The job service as a QuantumBackend; its name is ``jobservice:<fake backend name>``."""
 
@@ -172,7 +163,7 @@ class JobServiceBackend(QuantumBackend):
             values = pub.parameter_values
             pubs.append(
                 {
-                    "circuit": _qpy_base64(pub.circuit),
+                    "circuit": circuit_to_base64(pub.circuit),
                     "parameter_values": None if values is None else np.atleast_2d(values).tolist(),
                 }
             )

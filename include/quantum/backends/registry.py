@@ -11,6 +11,7 @@ ibm:<backend name>                                  IBM Quantum via qiskit-ibm-r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from include.quantum.backends.aer import METHODS, AerBackend
@@ -26,6 +27,57 @@ BACKEND_SPECS = (
     "aer:statevector:fake_kolkata",
     "jobservice:fake_manila",
 )
+
+
+# Backend families: the rules that differ between them live here as data, not in branches elsewhere.
+# pool: the Airflow pool their tasks run in (sized in the policy's `pools:`).
+FAMILY_POOLS = {
+    "aer": "qflow_aer",  # in-process simulation: bounded by cores
+    "ibm_local": "qflow_aer",  # ibm:fake_* — the runtime's local testing mode is in-process Aer too
+    "jobservice": "qflow_jobservice",  # jobs in flight on the local job service
+    "ibm": "qflow_ibm",  # IBM Quantum hardware: premium, one at a time
+}
+
+
+@dataclass(frozen=True)
+class BackendProfile:
+    """One backend's identity, from its spec alone (nothing is contacted): the canonical name its
+    results, the ledgers and the policy's cost models and approvals use, its family and pool."""
+
+    spec: str
+    canonical: str
+    family: str
+    pool: str
+
+    @property
+    def cost_model_key(self) -> str:
+        return self.canonical  # the policy's cost_models patterns match the canonical name
+
+    def needs_approval(self, policy: Any, environment_name: str) -> bool:
+        return bool(policy.environment(environment_name)[1].needs_approval(self.canonical))
+
+
+def backend_profile(spec: str) -> BackendProfile:
+    """The canonical identity of ``spec`` — the same name ``make_backend(spec).name`` reports."""
+    kind, _, detail = spec.partition(":")
+    if kind == "aer":
+        method, _, noise = detail.partition(":")
+        if not detail or (method in METHODS and not noise):
+            canonical = f"aer:{method or 'automatic'}"
+        elif method in METHODS:
+            canonical = f"aer:{noise}" if method == "automatic" else f"aer:{method}:{noise}"
+        else:
+            canonical = f"aer:{detail}"
+        family = "aer"
+    elif kind == "ibm" and detail:
+        canonical, family = spec, ("ibm_local" if detail.lower().startswith("fake") else "ibm")
+    elif kind == "jobservice":
+        canonical, family = spec, "jobservice"  # bare "jobservice": the device the service emulates
+    else:
+        raise StructuralQuantumError(
+            f"backend={spec!r} is not a known backend", hint=f"use one of {', '.join(BACKEND_SPECS)}"
+        )
+    return BackendProfile(spec, canonical, family, FAMILY_POOLS[family])
 
 
 def make_backend(spec: str, *, seed: int | None = None, url: str | None = None, **options: Any) -> QuantumBackend:

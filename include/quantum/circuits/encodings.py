@@ -185,22 +185,19 @@ class EncodingCost:
 
 
 def target_backend(target: str) -> Any:
-    """``aer_simulator`` or an IBM fake backend by name (``fake_manila`` / ``FakeManilaV2``)."""
+    """``aer_simulator`` or an IBM fake backend by name (``fake_manila``): the one fake-backend lookup."""
     if target == "aer_simulator":
         from qiskit_aer import AerSimulator
 
         return AerSimulator()
-    from qiskit_ibm_runtime import fake_provider
+    from include.quantum.backends.fake import UnknownFakeBackend, fake_backend
 
-    wanted = target.replace("_", "").lower()
-    for name in sorted(dir(fake_provider)):
-        candidate = name.lower()
-        if name.startswith("Fake") and candidate in (wanted, wanted + "v2"):
-            return getattr(fake_provider, name)()
-    raise EncodingError(
-        f"target={target!r} is neither 'aer_simulator' nor an IBM fake backend "
-        "(e.g. 'fake_manila', 'fake_brisbane') from qiskit_ibm_runtime.fake_provider"
-    )
+    try:
+        return fake_backend(target)
+    except UnknownFakeBackend as exc:
+        raise EncodingError(
+            f"target={target!r} is neither 'aer_simulator' nor an IBM fake backend ({exc.hint})"
+        ) from exc
 
 
 def encoding_cost(encoding: str, n_features: int, target: str = "aer_simulator", *, seed: int = 7) -> EncodingCost:

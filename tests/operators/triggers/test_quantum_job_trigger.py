@@ -46,7 +46,15 @@ async def collect(trigger: QuantumJobTrigger) -> list[dict[str, object]]:
 
 
 def test_serialises_with_its_real_module_path_and_json_safe_kwargs() -> None:
-    path, kwargs = QuantumJobTrigger("job-1", "jobservice:fake_manila", None, 1.0, 5.0, 1234.5).serialize()
+    path, kwargs = QuantumJobTrigger(
+        "job-1",
+        "jobservice:fake_manila",
+        None,
+        1.0,
+        5.0,
+        queue_sla_seconds=60.0,
+        submitted_at="2026-01-01T00:00:00+00:00",
+    ).serialize()
     module, _, name = path.rpartition(".")
     assert getattr(importlib.import_module(module), name) is QuantumJobTrigger
     assert json.loads(json.dumps(kwargs)) == kwargs
@@ -89,9 +97,31 @@ def test_queue_sla_reports_sla_exceeded_and_leaves_the_job_alone(
 ) -> None:
     httpx.put(f"{service.url}/admin/faults", json={"queue_delay_seconds": 30}).raise_for_status()
     job_id = submit(env, "trigger-sla")
-    trigger = QuantumJobTrigger(job_id, "jobservice:fake_manila", poll_interval=0.2, sla_deadline=time.time() + 1)
-    assert [e["state"] for e in asyncio.run(collect(trigger))] == ["SLA_EXCEEDED"]
+    trigger = QuantumJobTrigger(job_id, "jobservice:fake_manila", poll_interval=0.2, queue_sla_seconds=1.0)
+    events = asyncio.run(collect(trigger))
+    assert [e["state"] for e in events] == ["SLA_EXCEEDED"]
+    assert float(events[0]["waited_seconds"]) >= 1.0  # type: ignore[arg-type]
     assert env.status(job_id).state.value == "QUEUED"  # the trigger has no side effects
+    env.cancel(job_id)
+
+
+def test_queue_sla_counts_from_the_jobs_own_submission_time_not_the_triggers_start(
+    env: JobServiceBackend, service: JobServiceProcess
+) -> None:
+    """A trigger that starts late (a triggerer restart, a slow deferral) still honours the SLA from
+    when the provider took the job; a submission time carried from another clock is overridden."""
+    httpx.put(f"{service.url}/admin/faults", json={"queue_delay_seconds": 30}).raise_for_status()
+    job_id = submit(env, "trigger-sla-late")
+    time.sleep(2.0)
+    skewed = "2999-01-01T00:00:00+00:00"  # a worker clock far ahead: would never expire on its own
+    trigger = QuantumJobTrigger(
+        job_id, "jobservice:fake_manila", poll_interval=10.0, queue_sla_seconds=1.5, submitted_at=skewed
+    )
+    started = time.monotonic()
+    events = asyncio.run(collect(trigger))
+    assert [e["state"] for e in events] == ["SLA_EXCEEDED"]
+    assert float(events[0]["waited_seconds"]) >= 2.0  # type: ignore[arg-type]
+    assert time.monotonic() - started < 5.0  # on the first poll, not after a poll interval of its own
     env.cancel(job_id)
 
 

@@ -89,3 +89,26 @@ def test_preflight_catches_each_problem_before_submission() -> None:
     assert any("estimated runtime" in p for p in slow.problems)
     with pytest.raises(StructuralQuantumError, match="nothing was submitted"):
         over.raise_for_problems(backend.name)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["aer", "aer:statevector", "aer:matrix_product_state", "aer:fake_manila", "aer:statevector:fake_manila"],
+)
+def test_the_profile_names_a_backend_exactly_as_the_backend_does(spec: str) -> None:
+    from include.quantum.backends.registry import backend_profile, make_backend
+
+    profile = backend_profile(spec)
+    assert profile.canonical == make_backend(spec).name
+    assert profile.pool == "qflow_aer" and profile.cost_model_key == profile.canonical
+
+
+def test_profiles_route_families_to_their_pools_and_unknown_specs_fail_naming_the_choices() -> None:
+    from include.quantum.backends.errors import StructuralQuantumError
+    from include.quantum.backends.registry import backend_profile
+
+    assert backend_profile("jobservice:fake_manila").pool == "qflow_jobservice"
+    assert backend_profile("ibm:ibm_brisbane").pool == "qflow_ibm"
+    assert backend_profile("ibm:fake_manila").pool == "qflow_aer"  # local testing mode: in process
+    with pytest.raises(StructuralQuantumError, match=r"not a known backend.*aer:statevector"):
+        backend_profile("braket:sv1")

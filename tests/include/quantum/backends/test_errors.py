@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from include.quantum.backends.errors import (
@@ -10,7 +8,6 @@ from include.quantum.backends.errors import (
     QuantumError,
     StructuralQuantumError,
     TransientQuantumError,
-    backoff_delays,
     call_with_retries,
     classify,
     from_http_status,
@@ -75,10 +72,18 @@ def test_classify_maps_network_and_aer_errors() -> None:
 
 
 def test_backoff_grows_exponentially_within_the_cap_with_jitter() -> None:
-    delays = list(backoff_delays(8, base=1.0, cap=10.0, rng=random.Random(1)))
-    assert len(delays) == 8
-    assert all(0 <= d <= min(10.0, 2**k) for k, d in enumerate(delays))
-    assert len(set(delays)) == 8  # jittered, not a fixed schedule
+    calls: list[int] = []
+    slept: list[float] = []
+
+    def always_busy() -> str:
+        calls.append(1)
+        raise from_http_status(503)
+
+    with pytest.raises(TransientQuantumError):
+        call_with_retries(always_busy, max_attempts=9, base=1.0, cap=10.0, sleep=slept.append)
+    assert len(calls) == 9 and len(slept) == 8
+    assert all(0 <= d <= min(10.0, 2**k) for k, d in enumerate(slept))
+    assert len(set(slept)) == 8  # jittered, not a fixed schedule
 
 
 def test_transient_errors_are_retried_then_succeed_and_structural_fail_at_once() -> None:

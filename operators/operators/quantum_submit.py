@@ -8,24 +8,25 @@ the job it already submitted instead of submitting another.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException
 
 from operators.hooks.quantum import QuantumBackendHook
 from operators.operators.base import ArtifactStageOperator
+from operators.operators.policy import environment_admission
+from operators.operators.quantum_fallback import FallbackTierSet, FallbackTiersMixin
 from operators.triggers.quantum_job import QuantumJobTrigger
 
 if TYPE_CHECKING:
     from include.store.artifacts import ArtifactRef, ArtifactStore
 
 
-class QuantumSubmitOperator(ArtifactStageOperator):
+class QuantumSubmitOperator(FallbackTiersMixin, ArtifactStageOperator):
     template_fields = (
         "circuit",
         "parameter_source",
@@ -108,24 +109,10 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         return QuantumBackendHook(self.backend, self.quantum_conn_id, seed=self._seed()).get_conn()
 
     # -- policy: admission control before any submission ------------------------------------
-    def _policy(self) -> Any:
-        from include.governance.policy import load_policy
-
-        return load_policy()
-
-    def _spend(self) -> Any:
-        from include.governance.budget import SpendLedger
-
-        return SpendLedger()
-
-    def _environment_name(self, policy: Any) -> str:
-        from airflow.sdk import Variable
-
-        from include.governance.policy import current_environment_name
-
-        if self.environment:  # pinned by the DAG (e.g. the chaos drill's budget scenario)
-            return str(self.environment)
-        return current_environment_name(policy, Variable.get("qflow_environment", default=None))
+    def _admission(self) -> Any:
+        """The environment's admission (pinned by the DAG, e.g. the drill's budget scenario, else
+        the Airflow Variable / QFLOW_ENVIRONMENT / the policy default)."""
+        return environment_admission(self.environment, approved=self.approved is True)
 
     def _retrying(self, call: Any, what: str) -> Any:
         """A provider call with transient retries (exponential backoff + jitter, up to the limit)."""
@@ -140,14 +127,13 @@ class QuantumSubmitOperator(ArtifactStageOperator):
 
     def _admit(self, key: str, backend_name: str, shots: int) -> None:
         """Reserve the job's cost against the environment's budgets, or refuse (no retry)."""
-        from include.governance.budget import Admission
         from include.governance.policy import PolicyError
         from include.quantum.backends.errors import QuantumError
 
-        policy = self._policy()
-        name = self._environment_name(policy)
+        admission = self._admission()
+        name = admission.environment_name
         try:
-            reservation = Admission(policy, name, self._spend(), self.approved is True).admit(key, backend_name, shots)
+            reservation = admission.admit(key, backend_name, shots)
         except PolicyError as exc:
             raise AirflowFailException(f"admission refused: {exc}") from exc
         except QuantumError as exc:
@@ -180,15 +166,10 @@ class QuantumSubmitOperator(ArtifactStageOperator):
     def idempotency_key(
         self, structure: str, values: list[float] | None, shots: int, context: Mapping[str, Any]
     ) -> str:
-        ti = context["ti"]
-        payload = {
-            "circuit": hashlib.sha256(structure.encode()).hexdigest(),
-            "parameters": values,
-            "shots": shots,
-            "backend": self.backend,
-            "run": [self.dag_id, context["run_id"], self.task_id, getattr(ti, "map_index", -1)],
-        }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        from include.quantum.submission import idempotency_key
+
+        run = [self.dag_id, context["run_id"], self.task_id, getattr(context["ti"], "map_index", -1)]
+        return idempotency_key(structure, values, shots, self.backend, run)
 
     # -- execution -------------------------------------------------------------------------
     def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
@@ -198,6 +179,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         from include.quantum.backends.base import SamplerPub
         from include.quantum.backends.errors import QuantumError
         from include.quantum.backends.preflight import PreflightLimits, check_fits, preflight
+        from include.quantum.submission import content_key
         from include.quantum.transpile_cache import TranspileCache, TranspileSettings, circuit_structure
 
         shots = int(self.shots)
@@ -219,7 +201,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         key = self.idempotency_key(structure, values, shots, context)
         details: dict[str, Any] = {
             "idempotency_key": key,
-            "content_key": self.content_key(structure, values, shots),
+            "content_key": content_key(structure, values, shots, self.backend),
             "job_id": None,
             "compile_seconds": compile_seconds,
             "transpile_source": source,
@@ -248,7 +230,9 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         if self.workload and FallbackTierSet(self.fallback_tiers).falls_back:
             from include.governance.quantum_value import QuantumValueRecord
 
-            decision = QuantumValueRecord().decide(self.workload, context["run_id"], self._policy().quantum_value)
+            decision = QuantumValueRecord().decide(
+                self.workload, context["run_id"], self._admission().policy.quantum_value
+            )
             self.log.info("quantum-value routing for %s: %s (%s)", self.workload, decision.route, decision.reason)
             if not decision.use_quantum:
                 return self._fallback(store, prefix, context, details, None, route_to_classical=decision.reason)
@@ -266,8 +250,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
             return self._fallback(store, prefix, context, details, exc)
         if status.state.terminal:
             return self._finish(store, prefix, context, backend, details, status.state.value)
-        deferred_at = time.time()
-        details["deferred_at"] = deferred_at
+        details["deferred_at"] = time.time()
         # The submission's state also goes to the store: resumption must not depend on the
         # trigger's kwargs surviving (`airflow dags test` resumes deferred tasks without them).
         store.put_bytes(self._details_uri(store, prefix), json.dumps(details).encode(), "application/json")
@@ -277,7 +260,8 @@ class QuantumSubmitOperator(ArtifactStageOperator):
                 self.backend,
                 self.quantum_conn_id,
                 self.poll_interval,
-                sla_deadline=(deferred_at + self.queue_sla_seconds) if self.queue_sla_seconds else None,
+                queue_sla_seconds=self.queue_sla_seconds,
+                submitted_at=status.created_at.isoformat() if status.created_at else None,
             ),
             method_name="execute_complete",
             kwargs={"details": details},
@@ -285,32 +269,19 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         raise AssertionError("defer() raises TaskDeferred")  # pragma: no cover
 
     def _submit_once(self, backend: Any, pub: Any, shots: int, key: str, total_shots: int) -> str:
-        """Admission, ledger claim, then submit — or find the job an earlier attempt submitted."""
-        from include.quantum.backends.base import JobStatus, SamplerJob
-        from include.quantum.backends.errors import QuantumError
+        """Admission, then the core's claim + find-or-submit (include.quantum.submission)."""
+        from include.quantum.backends.base import SamplerJob
+        from include.quantum.submission import submit_once
 
         self._admit(key, backend.name, total_shots)
-        ledger = self._ledger()
-        entry, won = ledger.claim(key, backend.name, total_shots)
-        job_id = entry.provider_job_id
-        if job_id:
-            self.log.info("job for key %s already submitted as %s; not submitting again", key[:12], job_id)
-        else:
-            finder = getattr(backend, "find_job", None)
-            found = self._retrying(lambda: finder(key), "find_job") if (finder is not None and not won) else None
-            job_id = found.job_id if isinstance(found, JobStatus) else found
-            if job_id is None:
-                job = SamplerJob([pub], shots, key, {"seed": self._seed()})
-                try:
-                    job_id = self._retrying(lambda: backend.submit(job), "submit")
-                except QuantumError as exc:
-                    ledger.update(key, state="ERROR", error=str(exc))
-                    self._spend().release(key)  # nothing was submitted: give the budget back
-                    raise
-            ledger.update(key, provider_job_id=job_id, state="SUBMITTED")
-            self.log.info("submitted %s to %s (key %s)", job_id, backend.name, key[:12])
-
-        return str(job_id)
+        return submit_once(
+            backend,
+            SamplerJob([pub], shots, key, {"seed": self._seed()}),
+            total_shots,
+            ledger=self._ledger(),
+            release=self._admission().release,
+            retrying=self._retrying,
+        )
 
     def _details_uri(self, store: ArtifactStore, prefix: str) -> str:
         return store.uri(f"{prefix}/{self.task_id}/submission.json")
@@ -329,13 +300,14 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         state = str(event["state"])
         if state == "SLA_EXCEEDED":
             backend = self._backend()
-            waited = time.time() - float(details["deferred_at"] or time.time())
+            waited = float(event.get("waited_seconds", 0.0))  # measured by the trigger from the job's submission
             error: QuantumError = QueueSLAExceeded(
-                f"job {details['job_id']} still waiting after {waited:.0f} s (queue SLA {self.queue_sla_seconds:g} s)"
+                f"job {details['job_id']} still waiting after {waited:.0f} s "
+                f"(queue SLA {float(event.get('queue_sla_seconds') or self.queue_sla_seconds or 0):g} s)"
             )
             if FallbackTierSet(self.fallback_tiers).falls_back:
                 backend.cancel(details["job_id"])  # it will not be used: free the queue and the budget
-                self._spend().settle(details["idempotency_key"], 0.0)
+                self._admission().ledger.settle(details["idempotency_key"], 0.0)
                 self._ledger().update(details["idempotency_key"], state="CANCELLED", error=str(error))
             return self._fallback(store, prefix, context, details, error).to_xcom()
         if state == "ERROR" and "status" not in event:  # polling itself failed for good
@@ -344,16 +316,6 @@ class QuantumSubmitOperator(ArtifactStageOperator):
                 store, prefix, context, details, _BY_CLASS[error_class](str(event.get("error")))
             ).to_xcom()
         return self._finish(store, prefix, context, self._backend(), details, state).to_xcom()
-
-    def content_key(self, structure: str, values: list[float] | None, shots: int) -> str:
-        """What the result depends on, without the run: the key of the result cache (tier 3)."""
-        payload = {
-            "circuit": hashlib.sha256(structure.encode()).hexdigest(),
-            "parameters": values,
-            "shots": shots,
-            "backend": self.backend,
-        }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def _finish(
         self,
@@ -364,7 +326,7 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         details: Mapping[str, Any],
         state: str,
     ) -> ArtifactRef:
-        from include.governance.fallback import FallbackTier, TieredOutcome
+        from include.governance.fallback import FallbackTier, ResultCache, TieredOutcome
         from include.quantum.backends.errors import QuantumError, StructuralQuantumError, classify
         from include.quantum.backends.results import normalise
 
@@ -409,15 +371,8 @@ class QuantumSubmitOperator(ArtifactStageOperator):
         )
         ledger.update(key, state="DONE", result_uri=ref.uri)
         # The result cache (tier 3): the same circuit, parameters, shots and backend, in any run.
-        store.put_bytes(
-            store.uri(f"cache/results/{details['content_key']}.json"),
-            json.dumps(ref.to_xcom()).encode(),
-            content_type="application/json",
-        )
-        from include.governance.budget import Admission
-
-        admission = Admission(self._policy(), self._environment_name(self._policy()), self._spend())
-        admission.settle(key, backend.name, int(details["shots"]), raw.timings.get("execute_seconds"))
+        ResultCache(store).remember(details["content_key"], ref)
+        self._admission().settle(key, backend.name, int(details["shots"]), raw.timings.get("execute_seconds"))
         return ref
 
     def _store_result(
@@ -461,119 +416,3 @@ class QuantumSubmitOperator(ArtifactStageOperator):
             measurements=dict(measurements or {}),
             nondeterministic_columns=["compile_seconds", "queue_seconds", "execute_seconds", "postprocess_seconds"],
         )
-
-    def _fallback(
-        self,
-        store: ArtifactStore,
-        prefix: str,
-        context: Any,
-        details: Mapping[str, Any],
-        error: Any,
-        route_to_classical: str | None = None,
-    ) -> ArtifactRef:
-        """Quantum failed for a reason a fallback may cover: try the configured tiers, label the result.
-        Structural and auth errors (and runs configured with tier 1 only) fail the task instead."""
-        from include.governance.fallback import FallbackTier, run_tiers
-        from include.governance.pending import PendingQueue
-        from include.store.artifacts import ArtifactError, ArtifactRef
-
-        tiers = FallbackTierSet(self.fallback_tiers)
-        if route_to_classical is None and (
-            not tiers.falls_back or (not error.retryable and error.error_class.value != "quota")
-        ):
-            raise (AirflowException if error.retryable else AirflowFailException)(str(error)) from error
-        used: list[Any] = []
-
-        def quantum() -> Any:
-            raise error
-
-        def classical() -> Any:
-            if self.classical_source is None:
-                return None
-            source = self.ref(self.classical_source)
-            used.append(source)
-            return classical_counts(store.read_table(source), int(details["shots"]), details)
-
-        def cached() -> Any:
-            try:
-                pointer = json.loads(store.get_bytes(store.uri(f"cache/results/{details['content_key']}.json")))
-                ref = ArtifactRef.from_xcom(pointer)
-                table = store.read_table(ref)  # verified against its manifest
-            except ArtifactError:
-                return None
-            used.append(ref)
-            return table
-
-        def pending(reason: str) -> None:
-            params = dict(context["params"]) if context.get("params") else {}
-            PendingQueue().add(self.dag_id, context["run_id"], self.task_id, params, reason)
-
-        outcome = run_tiers(
-            quantum=quantum,
-            classical=classical,
-            cached=cached,
-            pending=pending,
-            tiers=tiers.tiers,
-            route_to_classical=route_to_classical,
-        )
-        self.log.warning("fallback: tier %d (%s) — %s", int(outcome.tier), outcome.tier.name.lower(), outcome.reason)
-        produced_by = {
-            FallbackTier.CLASSICAL: "classical",
-            FallbackTier.CACHED: "cache",
-            FallbackTier.PENDING: "pending",
-        }.get(outcome.tier, self.backend)
-        return self._store_result(store, prefix, details, outcome, produced_by, {}, extra_inputs=tuple(used))
-
-
-class FallbackTierSet:
-    """The operator's configured tiers, validated."""
-
-    def __init__(self, tiers: tuple[int, ...]) -> None:
-        from include.governance.fallback import FallbackTier
-
-        try:
-            self.tiers = tuple(FallbackTier(t) for t in tiers)
-        except ValueError as exc:
-            raise AirflowFailException(
-                f"fallback_tiers={list(tiers)}: tiers are 1 quantum, 2 classical, 3 cached, 4 pending"
-            ) from exc
-        if not self.tiers or self.tiers[0] is not FallbackTier.QUANTUM:
-            raise AirflowFailException(f"fallback_tiers={list(tiers)} must start with tier 1 (quantum)")
-
-    @property
-    def falls_back(self) -> bool:
-        return len(self.tiers) > 1
-
-
-def classical_counts(heuristics: Any, shots: int, details: Mapping[str, Any]) -> Any:
-    """Tier 2 in the shared result schema: the best heuristic's bitstring as a delta distribution."""
-    import pandas as pd
-
-    from include.problems.baselines import HEURISTICS
-    from include.quantum.backends.results import RESULT_COLUMNS
-
-    rows = heuristics[heuristics["method"].isin(HEURISTICS)] if "method" in heuristics else heuristics
-    if rows.empty:
-        return None
-    best = rows.sort_values(["cut"], ascending=False, kind="mergesort").iloc[0]
-    frame = pd.DataFrame(
-        {
-            "kind": ["counts"],
-            "pub_index": [0],
-            "parameter_set": [0],
-            "bitstring": [str(best["bitstring"])],
-            "count": [shots],
-            "observable": [pd.NA],
-            "expectation_value": [pd.NA],
-            "shots": [shots],
-            "backend": [f"classical:{best['method']}"],
-            "provider_job_id": [""],
-            "transpiler_settings": [json.dumps(dict(details["transpiler"]), sort_keys=True)],
-            "calibration_hash": [""],
-            "compile_seconds": [0.0],
-            "queue_seconds": [0.0],
-            "execute_seconds": [float(best.get("seconds", 0.0))],
-            "postprocess_seconds": [0.0],
-        }
-    )
-    return frame[list(RESULT_COLUMNS)].astype(RESULT_COLUMNS)
