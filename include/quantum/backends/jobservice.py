@@ -139,7 +139,7 @@ class JobServiceBackend(QuantumBackend):
 
     @cached_property
     def _fake_backend(self) -> Any:
-        from include.emulator.execution import fake_backend
+        from include.quantum.backends.fake import fake_backend
 
         return fake_backend(self.backend_name)
 
