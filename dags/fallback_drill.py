@@ -22,6 +22,7 @@ from operators.operators.maxcut import (
     QAOAOptimiseOperator,
 )
 from operators.operators.quantum_submit import QuantumSubmitOperator
+from operators.retries import INFRASTRUCTURE_RETRIES
 
 PROBLEM = {"n_nodes": 4, "degree": 2, "reps": 1, "shots": 256, "max_iterations": 6, "seed": 3}
 SHOTS = 256
@@ -40,6 +41,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, Any], int]] = {
     schedule="@weekly",
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    default_args=INFRASTRUCTURE_RETRIES,  # a killed worker or an outage retries; bad data fails at once
     max_active_runs=1,
     tags=["qflow", "fallback", "chaos"],
     doc_md=__doc__,

@@ -16,6 +16,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 
 from operators.operators.sweep import SweepBatchOperator, SweepReportOperator
+from operators.retries import INFRASTRUCTURE_RETRIES
 
 GRID_PARAMS: dict[str, Param] = {
     "families": Param(
@@ -80,6 +81,7 @@ GRID_PARAMS: dict[str, Param] = {
     schedule="@daily",
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    default_args=INFRASTRUCTURE_RETRIES,  # a killed worker or an outage retries; bad data fails at once
     max_active_runs=1,  # nights append to one history in turn
     params=GRID_PARAMS,
     tags=["qflow", "benchmark", "nightly"],

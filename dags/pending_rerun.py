@@ -13,12 +13,15 @@ from typing import Any
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag, task
 
+from operators.retries import INFRASTRUCTURE_RETRIES
+
 
 @dag(
     dag_id="pending_rerun",
     schedule="@hourly",
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    default_args=INFRASTRUCTURE_RETRIES,  # a killed worker or an outage retries; bad data fails at once
     max_active_runs=1,
     tags=["qflow", "fallback"],
     doc_md=__doc__,

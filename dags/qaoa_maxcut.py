@@ -20,6 +20,7 @@ from operators.operators.maxcut import (
 )
 from operators.operators.policy import HardwareReadinessOperator, approval_branch
 from operators.operators.quantum_submit import QuantumSubmitOperator
+from operators.retries import INFRASTRUCTURE_RETRIES
 
 PARAMS = {
     "n_nodes": Param(10, type="integer", minimum=2, maximum=24, title="Number of nodes (qubits)"),
@@ -76,6 +77,7 @@ PROBLEM = {name: "{{ params." + name + " }}" for name in PARAMS}
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    default_args=INFRASTRUCTURE_RETRIES,  # a killed worker or an outage retries; bad data fails at once
     params=PARAMS,
     render_template_as_native_obj=True,
     tags=["qflow", "qaoa", "maxcut"],

@@ -21,6 +21,7 @@ from operators.operators.classifier import (
     VQCEvaluateOperator,
     VQCTrainOperator,
 )
+from operators.retries import INFRASTRUCTURE_RETRIES
 
 ENCODINGS = ["auto", "angle", "dense_angle", "amplitude", "zz", "iqp", "basis"]
 
@@ -67,6 +68,7 @@ CONFIG = {name: "{{ params." + name + " }}" for name in PARAMS}
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    default_args=INFRASTRUCTURE_RETRIES,  # a killed worker or an outage retries; bad data fails at once
     params=PARAMS,
     render_template_as_native_obj=True,
     tags=["qflow", "qml", "vqc"],

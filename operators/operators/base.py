@@ -41,19 +41,46 @@ class ArtifactStageOperator(BaseOperator):
         return ArtifactRef.from_xcom(value)
 
     def execute(self, context: Any) -> dict[str, str | None]:
-        from include.data.validation import ValidationFailed
-        from include.problems.maxcut import ProblemSpecError
-
         store = ArtifactStoreHook(self.aws_conn_id).get_store()
         try:
             produced = self.run_stage(store, self.run_prefix(context), context)
-        except (ProblemSpecError, ValidationFailed) as exc:
-            raise AirflowFailException(str(exc)) from exc
+        except Exception as exc:
+            if fails_fast(exc):
+                raise AirflowFailException(str(exc)) from exc
+            raise
         self.log.info("wrote %s (sha256 %s); manifest %s", produced.uri, produced.sha256, produced.manifest_uri)
         return produced.to_xcom()
 
     def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
         raise NotImplementedError
+
+
+def fails_fast(exc: BaseException) -> bool:
+    """True for errors a retry cannot fix — bad data or parameters, a failed validation, an
+    artifact that does not match its manifest, a circuit the backend cannot run, refused
+    credentials or budget. Everything else (a killed process, S3 or a provider down) is left to
+    the DAG's infrastructure retries (``operators.retries``)."""
+    from include.data.validation import ValidationFailed
+    from include.governance.fallback import FallbackConfigError
+    from include.governance.policy import PolicyError
+    from include.problems.maxcut import ProblemSpecError
+    from include.quantum.backends.errors import QuantumError
+    from include.quantum.circuits.qaoa import QAOAConfigError
+    from include.quantum.loops.qaoa_angles import AngleError
+    from include.store.artifacts import TamperedArtifactError
+
+    permanent = (
+        ProblemSpecError,
+        ValidationFailed,
+        QAOAConfigError,
+        AngleError,
+        PolicyError,
+        FallbackConfigError,
+        TamperedArtifactError,
+    )
+    if isinstance(exc, permanent):
+        return True
+    return isinstance(exc, QuantumError) and not exc.retryable
 
 
 def refs(values: Sequence[Mapping[str, Any]]) -> list[ArtifactRef]:

@@ -83,3 +83,11 @@ def test_qaoa_maxcut_shape_and_param_form(dagbag) -> None:
     assert dag.params.get_param("optimiser").schema["enum"] == ["COBYLA", "Nelder-Mead", "Powell"]
     assert all(dag.params.get_param(name).schema.get("title") for name in dag.params)
     assert "qflow" in dag.tags
+
+
+def test_every_task_retries_infrastructure_failures_with_exponential_backoff(dagbag) -> None:
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            assert task.retries >= 2, f"{dag.dag_id}.{task.task_id} has retries={task.retries}"
+            assert task.retry_exponential_backoff >= 2, f"{dag.dag_id}.{task.task_id} retries at a fixed delay"
+            assert task.max_retry_delay is not None, f"{dag.dag_id}.{task.task_id} has no cap on its retry delay"
