@@ -176,7 +176,8 @@ def _store_validation(
         report.frame(),
         stage="validate",
         inputs=inputs,
-        params={"suite": report.suite, **params},
+        # data_docs: "rendered", or "render failed: ..." when the attachment is only a stub saying so.
+        params={"suite": report.suite, "data_docs": report.data_docs, **params},
         attachments={DATA_DOCS: report.data_docs_html.encode()},
         measurements={
             "success": report.success,
