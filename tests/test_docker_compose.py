@@ -378,6 +378,69 @@ def test_job_service_serves_on_its_port_keeps_jobs_on_a_volume_and_airflow_finds
         )
 
 
+# --- (d3) the shared ledger database --------------------------------------------------------------
+
+LEDGER_VAR = "QFLOW_LEDGER_URL"
+LEDGER_DATABASE = "qflow_ledger"
+
+
+def test_every_airflow_service_shares_one_ledger_on_the_postgres_service(raw_compose: Compose) -> None:
+    """Without QFLOW_LEDGER_URL every container keeps its own SQLite ledger, off any volume: the
+    worker's spend ledger would not be the triggerer's, and a restart would forget every job."""
+    services = services_of(interpolate_all(raw_compose))
+    names = airflow_services(raw_compose)
+    values = {name: env_of(services[name]).get(LEDGER_VAR) for name in names}
+    unset = sorted(name for name, value in values.items() if not value)
+    assert not unset, f"{LEDGER_VAR} is not set on {unset}: each would keep its own SQLite ledger"
+    assert len(set(values.values())) == 1, f"{LEDGER_VAR} differs between Airflow services: {values}"
+    url = urlsplit(next(iter(values.values())) or "")
+    assert url.scheme.startswith("postgresql"), f"{LEDGER_VAR} must be a PostgreSQL URL, is {url.geturl()!r}"
+    assert url.hostname == "postgres" and "postgres" in services, (
+        f"{LEDGER_VAR} names host {url.hostname!r}, not the postgres service"
+    )
+    assert url.path.lstrip("/") == LEDGER_DATABASE, f"{LEDGER_VAR} uses database {url.path!r}, not {LEDGER_DATABASE}"
+    postgres = env_of(services["postgres"])
+    assert (url.username, url.password) == (postgres.get("POSTGRES_USER"), postgres.get("POSTGRES_PASSWORD")), (
+        f"{LEDGER_VAR} logs in as {url.username!r}, which the postgres service does not create"
+    )
+    init_script = " ".join(args_of(services["airflow-init"].get("command")))
+    assert "qflow ledger init" in init_script, (
+        f"airflow-init does not create the {LEDGER_DATABASE} database (`qflow ledger init`): {init_script!r}"
+    )
+
+
+# --- (d4) the commit baked into the image ----------------------------------------------------------
+
+
+def test_the_image_records_the_commit_it_is_built_from(raw_compose: Compose, dockerfile_text: str) -> None:
+    """No .git in the image: QFLOW_GIT_SHA must come in as a build argument and stay as ENV, or
+    every manifest says code version "unknown"."""
+    services = services_of(interpolate_all(raw_compose, {"QFLOW_GIT_SHA": "probe-sha"}))
+    builds = {name: svc["build"] for name, svc in services.items() if "build" in svc}
+    assert builds, "no service builds the image"
+    for name, build in builds.items():
+        args = (build.get("args") or {}) if isinstance(build, dict) else {}
+        if isinstance(args, list):
+            args = dict(item.split("=", 1) if "=" in item else (item, "") for item in args)
+        assert args.get("QFLOW_GIT_SHA") == "probe-sha", (
+            f"{name}: build.args does not pass $QFLOW_GIT_SHA (got {args}); "
+            "use `QFLOW_GIT_SHA: ${QFLOW_GIT_SHA:-}` under build.args"
+        )
+    instructions = dockerfile_instructions(dockerfile_text)
+    last_from = max(i for i, (op, _) in enumerate(instructions) if op == "FROM")
+    final_stage = instructions[last_from:]
+    arg_at = [i for i, (op, args) in enumerate(final_stage) if op == "ARG" and args.split("=")[0] == "QFLOW_GIT_SHA"]
+    assert arg_at, "the Dockerfile's final stage declares no `ARG QFLOW_GIT_SHA`"
+    env_at = [
+        i
+        for i, (op, args) in enumerate(final_stage)
+        if op == "ENV" and re.match(r"QFLOW_GIT_SHA[= ]\$\{?QFLOW_GIT_SHA\}?$", args)
+    ]
+    assert env_at and env_at[-1] > arg_at[0], (
+        "the Dockerfile must keep the build argument at run time: `ENV QFLOW_GIT_SHA=${QFLOW_GIT_SHA}` after the ARG"
+    )
+
+
 # --- (e) the Dockerfile --------------------------------------------------------------------------
 
 
@@ -460,6 +523,27 @@ def test_mutations_are_caught(raw_compose: Compose) -> None:
     broken["services"]["airflow-triggerer"]["environment"]["QFLOW_JOBSERVICE_URL"] = "http://localhost:8790"
     with pytest.raises(AssertionError, match="QFLOW_JOBSERVICE_URL"):
         test_job_service_serves_on_its_port_keeps_jobs_on_a_volume_and_airflow_finds_it(broken)
+
+    broken = copy.deepcopy(raw_compose)
+    del broken["services"]["airflow-worker"]["environment"][LEDGER_VAR]
+    with pytest.raises(AssertionError, match=r"QFLOW_LEDGER_URL is not set on \['airflow-worker'\]"):
+        test_every_airflow_service_shares_one_ledger_on_the_postgres_service(broken)
+
+    broken = copy.deepcopy(raw_compose)
+    broken["services"]["airflow-triggerer"]["environment"][LEDGER_VAR] = "sqlite:////tmp/ledger.sqlite"
+    with pytest.raises(AssertionError, match="differs between Airflow services"):
+        test_every_airflow_service_shares_one_ledger_on_the_postgres_service(broken)
+
+    broken = copy.deepcopy(raw_compose)
+    for service in broken["services"].values():
+        if isinstance(service.get("build"), dict):
+            service["build"].pop("args", None)
+    dockerfile = DOCKERFILE.read_text()
+    with pytest.raises(AssertionError, match=r"build\.args does not pass"):
+        test_the_image_records_the_commit_it_is_built_from(broken, dockerfile)
+    without_env = re.sub(r"^ENV QFLOW_GIT_SHA.*$", "", dockerfile, flags=re.MULTILINE)
+    with pytest.raises(AssertionError, match="keep the build argument at run time"):
+        test_the_image_records_the_commit_it_is_built_from(raw_compose, without_env)
 
     broken = copy.deepcopy(raw_compose)
     broken["services"]["airflow-worker"]["command"] = "celery flower"

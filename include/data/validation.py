@@ -12,6 +12,8 @@ GX is imported lazily (it takes seconds), so DAG parsing and light imports stay 
 
 from __future__ import annotations
 
+import html
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ import pandas as pd
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 EXAMPLE_COUNT = 5
+logger = logging.getLogger(__name__)
 
 
 class ValidationFailed(Exception):
@@ -57,6 +60,8 @@ class ValidationReport:
     suite: str
     outcomes: tuple[ExpectationOutcome, ...]
     data_docs_html: str = field(default="", compare=False, repr=False)
+    # "rendered", or "render failed: <error>" when the stored page is only a stub saying so.
+    data_docs: str = field(default="rendered", compare=False)
 
     @property
     def success(self) -> bool:
@@ -135,18 +140,46 @@ def _run_suite(
             )
         )
     outcomes.extend(extra)
-    return ValidationReport(suite_name, tuple(outcomes), data_docs_html=_data_docs(result))
+    page, status = _data_docs(result, suite_name, outcomes)
+    return ValidationReport(suite_name, tuple(outcomes), data_docs_html=page, data_docs=status)
 
 
-def _data_docs(result: Any) -> str:
-    """GX's Data Docs page for one validation result, as a standalone HTML document."""
+def _data_docs(result: Any, suite_name: str, outcomes: Sequence[ExpectationOutcome]) -> tuple[str, str]:
+    """GX's Data Docs page for one validation result, as a standalone HTML document, and its
+    status. A rendering failure never loses the validation itself, but it is not hidden either:
+    it is logged, the status says ``render failed: ...`` (callers store it with the report), and
+    the stub page says so at the top, followed by the outcomes as a plain table."""
     from great_expectations.render.renderer import ValidationResultsPageRenderer
     from great_expectations.render.view import DefaultJinjaPageView
 
     try:
-        return str(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result)))
-    except Exception as exc:  # rendering is a report, never a reason to lose the validation itself
-        return f"<html><body><p>Data Docs rendering failed: {exc!r}</p></body></html>"
+        return str(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))), "rendered"
+    except Exception as exc:
+        status = f"render failed: {type(exc).__name__}: {exc}"
+        logger.warning("GX Data Docs for suite %r could not be rendered; storing a stub page: %s", suite_name, status)
+        return _stub_page(suite_name, status, outcomes), status
+
+
+def _stub_page(suite_name: str, status: str, outcomes: Sequence[ExpectationOutcome]) -> str:
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(v))}</td>"
+            for v in (o.expectation, o.column, "passed" if o.success else "FAILED", o.unexpected_count, o.examples)
+        )
+        + "</tr>"
+        for o in outcomes
+    )
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>Data Docs NOT rendered: {html.escape(suite_name)}</title></head><body>"
+        "<div style='border:3px solid #b00020;background:#fdecea;padding:1em;font-size:1.2em'>"
+        f"<strong>Data Docs rendering failed</strong> for suite {html.escape(suite_name)!s}: this is a stub page, "
+        f"not Great Expectations' report.<br><code>{html.escape(status)}</code></div>"
+        "<p>The validation itself ran; its outcomes:</p>"
+        "<table border='1'><tr><th>expectation</th><th>column</th><th>result</th>"
+        f"<th>unexpected</th><th>examples</th></tr>{rows}</table></body></html>"
+    )
 
 
 def _mismatched(result: dict[str, Any]) -> list[str]:

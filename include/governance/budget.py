@@ -60,6 +60,27 @@ class Reservation:
 
 
 @dataclass(frozen=True)
+class SpendRow:
+    """One reservation as the ledger holds it."""
+
+    key: str
+    environment: str
+    backend: str
+    shots: int
+    estimated_cost: float
+    settled_cost: float | None
+    state: str  # RESERVED | SETTLED | RELEASED
+
+    @property
+    def held(self) -> float:
+        """What it counts against the budgets: nothing once released, else the settled cost or
+        (until settled) the estimate."""
+        if self.state == "RELEASED":
+            return 0.0
+        return self.settled_cost if self.settled_cost is not None else self.estimated_cost
+
+
+@dataclass(frozen=True)
 class Usage:
     shots_today: int
     jobs_today: int
@@ -96,6 +117,21 @@ class SpendLedger:
             )
         ).scalar_one()
         return Usage(int(today[0]), int(today[1]), float(today[2]), float(month_cost))
+
+    def reservation(self, key: str) -> SpendRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(spend).where(spend.c.reservation_key == key)).first()
+        if row is None:
+            return None
+        return SpendRow(
+            row.reservation_key,
+            row.environment,
+            row.backend,
+            int(row.shots),
+            float(row.estimated_cost),
+            None if row.settled_cost is None else float(row.settled_cost),
+            row.state,
+        )
 
     def usage(self, environment: str, now: datetime | None = None) -> Usage:
         now = now or datetime.now(UTC)

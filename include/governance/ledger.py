@@ -133,3 +133,48 @@ class JobLedger:
             query = query.where(jobs.c.backend == backend)
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+
+LEDGER_TABLES = (
+    "qflow_quantum_jobs",
+    "qflow_spend",
+    "qflow_budget_lock",
+    "qflow_pending_work",
+    "qflow_quantum_value",
+    "qflow_routing_decision",
+)
+
+
+def init_ledger(url: str | None = None) -> list[str]:
+    """Make the ledger database ready: on PostgreSQL, create the database if it does not exist
+    (through the server's ``postgres`` database, as the URL's user); then every ledger table, with
+    the migrations each opener applies. Returns what it did, one line per step; a no-op when ready."""
+    from include.governance.budget import SpendLedger
+    from include.governance.pending import PendingQueue
+    from include.governance.quantum_value import QuantumValueRecord
+
+    target = sa.engine.make_url(url or default_ledger_url())
+    done = []
+    if target.get_backend_name() == "postgresql" and target.database:
+        admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                exists = conn.execute(
+                    sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+                ).first()
+                if exists is None:
+                    quoted = conn.dialect.identifier_preparer.quote(target.database)
+                    conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
+                    done.append(f"created database {target.database!r}")
+        finally:
+            admin.dispose()
+    engine = ledger_engine(target.render_as_string(hide_password=False))
+    before = set(sa.inspect(engine).get_table_names())
+    JobLedger(engine=engine)
+    SpendLedger(engine=engine)
+    PendingQueue(engine=engine)
+    QuantumValueRecord(engine=engine)
+    created = sorted(set(sa.inspect(engine).get_table_names()) - before)
+    if created:
+        done.append(f"created tables {', '.join(created)}")
+    return done or ["ledger ready: nothing to do"]

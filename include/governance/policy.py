@@ -69,6 +69,14 @@ class QuantumValuePolicy(BaseModel):
     probe_every: int = Field(5, gt=0)
 
 
+class PendingPolicy(BaseModel):
+    """Tier-4 work (``pending_rerun``): how many re-runs one pending item gets before it is
+    abandoned (kept, with its history, and never triggered again)."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_attempts: int = Field(3, ge=1, le=100)
+
+
 class PoolSpec(BaseModel):
     """An Airflow pool: how many of a backend's tasks may run at once (backpressure per backend)."""
 
@@ -90,6 +98,7 @@ class Policy(BaseModel):
     environments: dict[str, Environment] = Field(min_length=1)
     alert_fraction: float = Field(0.8, gt=0, le=1)
     quantum_value: QuantumValuePolicy = QuantumValuePolicy()
+    pending: PendingPolicy = PendingPolicy()
     pools: dict[str, PoolSpec] = Field(default_factory=lambda: dict(DEFAULT_POOLS))
 
     @model_validator(mode="after")

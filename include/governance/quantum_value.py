@@ -1,13 +1,21 @@
 """Quantum value added, per workload: record quantum vs the best classical baseline on every run,
 and route a workload to classical when quantum has added nothing over its last N runs — while
-still probing quantum on one run in K, so a better backend or method gets noticed."""
+still probing quantum on one run in K, so a better backend or method gets noticed.
+
+Both the record and the routing decision are keyed on (workload, run id), with a unique index:
+a retried ``aggregate`` replaces its run's record instead of counting twice, and a retried
+``sample`` gets the decision its run already had (so retries neither skew the window nor move
+the probe cadence).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from include.governance.ledger import ledger_engine
 from include.governance.policy import QuantumValuePolicy
@@ -25,6 +33,7 @@ records = sa.Table(
     sa.Column("quantum_seconds", sa.Float, nullable=True),
     sa.Column("classical_seconds", sa.Float, nullable=True),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("uq_quantum_value_run", "workload", "run_id", unique=True),
 )
 decisions = sa.Table(
     "qflow_routing_decision",
@@ -35,7 +44,22 @@ decisions = sa.Table(
     sa.Column("route", sa.String(16), nullable=False),  # quantum | classical | probe
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("uq_routing_decision_run", "workload", "run_id", unique=True),
 )
+
+
+def _ensure_unique_per_run(engine: sa.Engine) -> None:
+    """Ledgers created before the (workload, run_id) indexes: drop duplicate rows (keeping each
+    run's latest) and add the indexes. A no-op once they exist."""
+    inspector = sa.inspect(engine)
+    for table in (records, decisions):
+        [index] = [i for i in table.indexes if i.unique]
+        if any(existing["name"] == index.name for existing in inspector.get_indexes(table.name)):
+            continue
+        with engine.begin() as conn:
+            latest = sa.select(sa.func.max(table.c.id)).group_by(table.c.workload, table.c.run_id)
+            conn.execute(table.delete().where(table.c.id.not_in(latest.scalar_subquery())))
+            index.create(conn, checkfirst=True)
 
 
 @dataclass(frozen=True)
@@ -52,6 +76,7 @@ class QuantumValueRecord:
     def __init__(self, url: str | None = None, engine: sa.Engine | None = None) -> None:
         self.engine = engine or ledger_engine(url)
         metadata.create_all(self.engine)
+        _ensure_unique_per_run(self.engine)
 
     def record(
         self,
@@ -62,21 +87,35 @@ class QuantumValueRecord:
         quantum_seconds: float | None = None,
         classical_seconds: float | None = None,
     ) -> float:
+        """Record one run's measurement; recording the same (workload, run) again replaces it."""
         value = quantum_objective - classical_objective
-        with self.engine.begin() as conn:
-            conn.execute(
-                records.insert().values(
-                    workload=workload,
-                    run_id=run_id,
-                    quantum_objective=quantum_objective,
-                    classical_objective=classical_objective,
-                    value_added=value,
-                    quantum_seconds=quantum_seconds,
-                    classical_seconds=classical_seconds,
-                    recorded_at=datetime.now(UTC),
+        values: dict[str, Any] = dict(
+            quantum_objective=quantum_objective,
+            classical_objective=classical_objective,
+            value_added=value,
+            quantum_seconds=quantum_seconds,
+            classical_seconds=classical_seconds,
+            recorded_at=datetime.now(UTC),
+        )
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(records.insert().values(workload=workload, run_id=run_id, **values))
+        except IntegrityError:  # this run was recorded already (a retried aggregate): replace it
+            with self.engine.begin() as conn:
+                conn.execute(
+                    records.update().where(records.c.workload == workload, records.c.run_id == run_id).values(**values)
                 )
-            )
         return value
+
+    def decision_for(self, workload: str, run_id: str) -> RoutingDecision | None:
+        """The decision already taken for this run, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(decisions.c.route, decisions.c.reason).where(
+                    decisions.c.workload == workload, decisions.c.run_id == run_id
+                )
+            ).first()
+        return RoutingDecision(row.route, row.reason) if row else None
 
     def recent(self, workload: str, n: int) -> list[float]:
         with self.engine.connect() as conn:
@@ -89,6 +128,9 @@ class QuantumValueRecord:
         return [float(r[0]) for r in rows]
 
     def decide(self, workload: str, run_id: str, policy: QuantumValuePolicy) -> RoutingDecision:
+        """Route this run; a run asking again (a retried task) gets the decision it already had."""
+        if (taken := self.decision_for(workload, run_id)) is not None:
+            return taken
         values = self.recent(workload, policy.window)
         if len(values) < policy.window:
             decision = RoutingDecision(
@@ -108,14 +150,19 @@ class QuantumValueRecord:
                 decision = RoutingDecision("probe", f"{nothing}; probing quantum on one run in {policy.probe_every}")
             else:
                 decision = RoutingDecision("classical", f"{nothing}; routed to classical")
-        with self.engine.begin() as conn:
-            conn.execute(
-                decisions.insert().values(
-                    workload=workload,
-                    run_id=run_id,
-                    route=decision.route,
-                    reason=decision.reason,
-                    decided_at=datetime.now(UTC),
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    decisions.insert().values(
+                        workload=workload,
+                        run_id=run_id,
+                        route=decision.route,
+                        reason=decision.reason,
+                        decided_at=datetime.now(UTC),
+                    )
                 )
-            )
+        except IntegrityError:  # a concurrent attempt of the same run decided first: keep its decision
+            taken = self.decision_for(workload, run_id)
+            assert taken is not None
+            return taken
         return decision

@@ -25,7 +25,7 @@ from include.data.datasets import BUILTIN_DATASETS, DEFAULT_MAX_ROWS, DataSpecEr
 from include.params import params_from_mapping
 from include.store.artifacts import ArtifactError, ArtifactRef, ArtifactStore, canonical_json, sha256_hex
 from include.store.checkpoint import LoopCheckpoint
-from include.store.versions import code_version
+from include.store.versions import code_version, code_version_known
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,8 @@ def _store_validation(
         report.frame(),
         stage="validate",
         inputs=inputs,
-        params={"suite": report.suite, **params},
+        # data_docs: "rendered", or "render failed: ..." when the attachment is only a stub saying so.
+        params={"suite": report.suite, "data_docs": report.data_docs, **params},
         attachments={DATA_DOCS: report.data_docs_html.encode()},
         measurements={
             "success": report.success,
@@ -246,6 +247,9 @@ def preprocess_spec(store: ArtifactStore, raw: ArtifactRef, params: VQCClassifie
     )
 
 
+REUSE_DISABLED = "disabled: code version unknown, so the reuse key cannot see code changes; set QFLOW_GIT_SHA"
+
+
 def reuse_key(inputs: list[ArtifactRef], params: Mapping[str, Any]) -> str:
     """Content address of a stage: its inputs' SHA-256s, its parameters and the code commit."""
     document = {
@@ -309,7 +313,12 @@ def stage_preprocess(
     spec = preprocess_spec(store, raw, params)
     key = reuse_key([raw], spec.params())
     index_uri = store.uri(f"{cache_prefix.strip('/')}/{key}.json")
-    reused = lookup_reuse(store, index_uri)
+    # With no known code version the key cannot tell this code from any other: never reuse, and
+    # record nothing for reuse either (the manifest says so under params.reuse).
+    reusable = code_version_known()
+    if not reusable:
+        log.warning("preprocess: not reusing earlier work (%s)", REUSE_DISABLED)
+    reused = lookup_reuse(store, index_uri) if reusable else None
     if reused is not None:
         log.info(
             "preprocess: inputs and parameters unchanged (key %s); reusing %s and skipping the work",
@@ -347,10 +356,14 @@ def stage_preprocess(
             "n_dropped": result.n_dropped,
             "n_clipped_test": result.n_clipped_test,
             "reuse_key": key,
+            "reuse": "enabled" if reusable else REUSE_DISABLED,
         },
         seeds={"split": spec.seed},
         measurements={"seconds": _seconds(started)},
     )
+    if not reusable:
+        log.info("preprocess: wrote %s (not recorded for reuse: code version unknown)", features_ref.uri)
+        return features_ref
     index = {
         "key": key,
         "artifacts": {"features": features_ref.to_xcom(), "transform": transform_ref.to_xcom()},

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -38,6 +38,16 @@ def job_state(raw: Any) -> JobState:
         return _STATES[name]
     except KeyError as exc:
         raise StructuralQuantumError(f"unknown IBM job status {raw!r}") from exc
+
+
+def _raise_redacted(exc: Exception, token: str | None) -> NoReturn:
+    """Raise the classified error; if the client's message echoes the token, without it — and
+    without the original exception chained, since a logged traceback would print it."""
+    error = classify(exc)
+    if not token or token not in f"{error} {exc!r}":
+        raise error from exc
+    error.args = tuple(str(arg).replace(token, "***") for arg in error.args)
+    raise error from None
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -77,20 +87,27 @@ class IBMRuntimeBackend(QuantumBackend):
                     raise StructuralQuantumError(
                         "IBM Quantum needs a token", hint="put it in the Airflow connection's password field"
                     )
-                from qiskit_ibm_runtime import QiskitRuntimeService
+                import qiskit_ibm_runtime
 
                 try:
-                    service = QiskitRuntimeService(channel=channel, token=token, instance=instance)
+                    service = qiskit_ibm_runtime.QiskitRuntimeService(channel=channel, token=token, instance=instance)
                 except Exception as exc:
-                    raise classify(exc) from exc
+                    _raise_redacted(exc, token)
             self._service = service
             try:
                 self._backend = service.backend(backend_name)
             except Exception as exc:
-                raise classify(exc) from exc
+                _raise_redacted(exc, token)
 
     def __repr__(self) -> str:
         return f"IBMRuntimeBackend({self.name!r}, mode={self.mode!r})"  # no credentials
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # The runtime client inside holds the token: a pickled backend would carry it to disk or XCom.
+        raise TypeError(
+            f"{self!r} holds IBM credentials and is not serialisable; "
+            "pass the backend spec and the Airflow connection id instead"
+        )
 
     def target(self) -> Any:
         return self._backend.target

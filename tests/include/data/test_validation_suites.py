@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,7 @@ from include.data.validation import (
     validate_raw_table,
     validate_results,
 )
+from include.store.artifacts import ArtifactStore
 
 IRIS = load_builtin("iris", 2)
 SCHEMA = RawTableSchema(IRIS.feature_columns)
@@ -136,3 +139,35 @@ def test_results_suite(overrides: dict[str, list[float]], expected: str) -> None
 
     assert check(results_frame()).success
     assert expected in failure_text(check(results_frame(**overrides)))
+
+
+def test_a_data_docs_render_failure_is_logged_marked_and_said_on_the_stored_page(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, store: ArtifactStore, prefix: str
+) -> None:
+    """GX's renderer failing is a fault nothing here can cause, so it is forced: the validation
+    still stands, but the report, the manifest and the page all say the docs are a stub."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+
+    from include.pipelines.vqc_classifier import DATA_DOCS, _store_validation
+
+    assert validate_raw_table(IRIS.frame, SCHEMA).data_docs == "rendered"
+
+    def explode(self: object, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("renderer exploded")
+
+    monkeypatch.setattr(ValidationResultsPageRenderer, "render", explode)
+    caplog.set_level(logging.WARNING, logger="include.data.validation")
+    report = validate_raw_table(IRIS.frame, SCHEMA)
+    assert report.success  # the validation is not lost
+    assert report.data_docs == "render failed: RuntimeError: renderer exploded"
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("renderer exploded" in r.getMessage() and "raw_table" in r.getMessage() for r in warnings), caplog.text
+    page = report.data_docs_html
+    assert "Data Docs rendering failed" in page and "stub page" in page and "renderer exploded" in page
+    assert "expect_column_values_to_not_be_null" in page  # the outcomes are still on it
+
+    ref = _store_validation(store, prefix, "validation_raw", report, [], {}, time.perf_counter())
+    params = store.read_manifest(ref.uri)["params"]
+    assert params["data_docs"] == "render failed: RuntimeError: renderer exploded"
+    stored = store.read_attachment(ref, DATA_DOCS).decode()
+    assert "Data Docs rendering failed" in stored

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from include.governance.budget import BudgetExceeded
 from include.governance.fallback import FallbackTier, QueueSLAExceeded, run_tiers
+from include.governance.ledger import ledger_engine
 from include.governance.policy import QuantumValuePolicy
 from include.governance.quantum_value import QuantumValueRecord
 from include.quantum.backends.errors import (
@@ -80,3 +83,89 @@ def test_quantum_value_routes_to_classical_after_n_useless_runs_and_probes_one_i
     record.record("maxcut-10", "r9", quantum_objective=14.0, classical_objective=13.0)  # a better backend appears
     assert record.decide("maxcut-10", "d8", policy).route == "quantum"
     assert record.decide("other-workload", "d9", policy).route == "quantum"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty ledger database: SQLite under tmp_path, or a throwaway PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+        return
+    admin = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    name = f"qflow_qv_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    except Exception as exc:
+        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432 ({type(exc).__name__}); the CI machine has one")
+    url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    yield url
+    ledger_engine(url).dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+def rows(url: str, table: str) -> list[tuple[str, str, float]]:
+    column = "value_added" if table == "qflow_quantum_value" else "route"
+    with ledger_engine(url).connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(f"select workload, run_id, {column} from {table}")).all()]
+
+
+def test_a_retried_aggregate_replaces_its_runs_record_instead_of_counting_twice(ledger_url: str) -> None:
+    record = QuantumValueRecord(ledger_url)
+    policy = QuantumValuePolicy(window=2, min_value_added=0.0, probe_every=3)
+    record.record("w", "run-1", quantum_objective=12.0, classical_objective=13.0)
+    assert record.decide("w", "d-once", policy).route == "quantum"  # one of two runs recorded
+    record.record("w", "run-1", quantum_objective=12.0, classical_objective=13.0)  # the retried aggregate
+    assert rows(ledger_url, "qflow_quantum_value") == [("w", "run-1", -1.0)]
+    assert record.recent("w", 10) == [-1.0]
+    # Had the retry counted, the window (2) would be full of "nothing added" and route to classical.
+    assert record.decide("w", "d-after-retry", policy).route == "quantum"
+    record.record("w", "run-1", quantum_objective=14.0, classical_objective=13.0)  # a re-record replaces
+    assert record.recent("w", 10) == [1.0]
+    record.record("w", "run-2", quantum_objective=12.0, classical_objective=13.0)
+    record.record("other", "run-1", quantum_objective=1.0, classical_objective=1.0)
+    assert sorted(rows(ledger_url, "qflow_quantum_value")) == [
+        ("other", "run-1", 0.0),
+        ("w", "run-1", 1.0),
+        ("w", "run-2", -1.0),
+    ]
+
+
+def test_a_retried_sample_gets_its_runs_decision_and_does_not_move_the_probe_cadence(ledger_url: str) -> None:
+    record = QuantumValueRecord(ledger_url)
+    policy = QuantumValuePolicy(window=2, min_value_added=0.0, probe_every=2)
+    for i in range(2):
+        record.record("w", f"r{i}", quantum_objective=9.0, classical_objective=10.0)
+    first = record.decide("w", "d1", policy)
+    assert first.route == "classical"
+    assert record.decide("w", "d1", policy) == first  # the retry: same decision, no second row
+    assert record.decide("w", "d2", policy).route == "probe"  # the cadence counted d1 once
+    assert sorted(rows(ledger_url, "qflow_routing_decision")) == [("w", "d1", "classical"), ("w", "d2", "probe")]
+
+
+def test_a_ledger_from_before_the_unique_index_is_deduplicated_and_indexed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    with ledger_engine(url).begin() as conn:  # the old schema: no (workload, run_id) index, a double count
+        conn.execute(
+            sa.text(
+                "create table qflow_quantum_value (id integer primary key autoincrement,"
+                " workload varchar(200) not null, run_id varchar(250) not null,"
+                " quantum_objective float not null, classical_objective float not null,"
+                " value_added float not null, quantum_seconds float, classical_seconds float,"
+                " recorded_at datetime not null)"
+            )
+        )
+        for value in (-1.0, -1.0, -2.0):
+            conn.execute(
+                sa.text(
+                    "insert into qflow_quantum_value (workload, run_id, quantum_objective, classical_objective,"
+                    " value_added, recorded_at) values ('w', 'run-1', 0, 0, :v, '2026-01-01')"
+                ),
+                {"v": value},
+            )
+    record = QuantumValueRecord(url)
+    assert record.recent("w", 10) == [-2.0]  # the run's latest row kept
+    record.record("w", "run-1", quantum_objective=1.0, classical_objective=0.0)
+    assert rows(url, "qflow_quantum_value") == [("w", "run-1", 1.0)]

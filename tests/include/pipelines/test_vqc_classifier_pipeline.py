@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -222,3 +223,31 @@ def test_params_name_bad_fields() -> None:
         VQCClassifierParams.from_mapping({"backend": "ibm_torino"})
     with pytest.raises(DataSpecError, match="encoding='fourier'"):
         VQCClassifierParams.from_mapping({"encoding": "fourier"})
+
+
+def test_preprocessing_is_never_reused_when_the_code_version_is_unknown(
+    store: ArtifactStore,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """No QFLOW_GIT_SHA and no git (an image built without the build argument): the reuse key
+    cannot see code changes, so nothing is reused or recorded for reuse, and the manifest says so."""
+    from include.store import versions
+
+    monkeypatch.delenv("QFLOW_GIT_SHA", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    versions._git_commit.cache_clear()
+    try:
+        cache = f"{prefix}/cache"
+        _, _, first = through_features(store, f"{prefix}/a", SMALL, cache)
+        with caplog.at_level(logging.INFO, logger="include.pipelines.vqc_classifier"):
+            _, _, second = through_features(store, f"{prefix}/b", SMALL, cache)
+        assert second.uri.startswith(store.uri(f"{prefix}/b/")) and second.sha256 == first.sha256  # recomputed
+        assert "not reusing earlier work" in caplog.text and "code version unknown" in caplog.text
+        assert store.list_uris(store.uri(f"{cache}/")) == []  # nothing recorded for reuse
+        params = store.read_manifest(second.uri)["params"]
+        assert params["reuse"].startswith("disabled: code version unknown")
+    finally:
+        versions._git_commit.cache_clear()

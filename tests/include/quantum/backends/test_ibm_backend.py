@@ -4,6 +4,9 @@ returns the states and errors the real service would."""
 
 from __future__ import annotations
 
+import json
+import logging
+import pickle
 import time
 from typing import Any
 
@@ -106,7 +109,6 @@ def test_cloud_state_transitions_queue_position_and_usage() -> None:
     assert backend.status("cloud-job-1").state is JobState.RUNNING
     assert backend.status("cloud-job-1").state is JobState.DONE
     assert backend.find_job("known-key") == "cloud-job-1" and backend.find_job("other") is None
-    assert "token" not in repr(backend)
 
 
 @pytest.mark.parametrize(
@@ -130,3 +132,88 @@ def test_cloud_job_failures_are_classified(message: str, kind: type[Exception]) 
 def test_missing_token_says_where_to_put_it() -> None:
     with pytest.raises(StructuralQuantumError, match="password field"):
         IBMRuntimeBackend("ibm_brisbane")
+
+
+FAKE_TOKEN = "qflow-fake-ibm-token-3f9c2a7d41e8"  # never valid anywhere: the IBM cloud is never reached
+
+
+class StandInRuntimeService:
+    """Stands in for QiskitRuntimeService itself (the cloud is not reachable from here): it takes
+    the token the way the real client does and keeps it, so a leak through the client shows up."""
+
+    def __init__(self, channel: str, token: str, instance: str | None = None, fail: Exception | None = None) -> None:
+        self.channel, self.token, self.instance = channel, token, instance  # as the real client keeps it
+        if fail is not None:
+            raise fail
+        from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+        self._backend = FakeManilaV2()
+        self._job = StandInJob(["QUEUED", "RUNNING", "DONE"])
+
+    def __repr__(self) -> str:  # the worst case: a client whose repr shows its credentials
+        return f"StandInRuntimeService(token={self.token!r})"
+
+    def backend(self, name: str) -> Any:
+        return self._backend
+
+    def job(self, job_id: str) -> StandInJob:
+        return self._job
+
+    def jobs(self, job_tags: list[str], limit: int) -> list[StandInJob]:
+        return []
+
+
+def test_the_token_appears_nowhere_in_repr_logs_or_serialised_forms(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import qiskit_ibm_runtime
+
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", StandInRuntimeService)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_QFLOW_IBM_TEST",
+        json.dumps({"conn_type": "generic", "password": FAKE_TOKEN, "extra": {"instance": "crn:test"}}),
+    )
+    caplog.set_level(logging.DEBUG)
+    from operators.hooks.quantum import QuantumBackendHook
+
+    backend = QuantumBackendHook("ibm:ibm_brisbane", "qflow_ibm_test").get_conn()
+    assert isinstance(backend, IBMRuntimeBackend)
+    assert getattr(backend._service, "token", None) == FAKE_TOKEN  # it reached the client: the test can fail
+    isa = transpile(bell(), target=backend.target(), seed_transpiler=1)
+    job_id = backend.submit(SamplerJob([SamplerPub(isa)], 100, "bell-token"))
+    status = backend.status("cloud-job-1")
+    seen = [
+        repr(backend),
+        str(backend),
+        repr(status),
+        json.dumps(dict(backend.calibration_snapshot())),
+        str(backend.find_job("bell-token")),
+        job_id,
+        caplog.text,
+    ]
+    for text in seen:
+        assert FAKE_TOKEN not in text
+    with pytest.raises(TypeError, match="credentials") as refused:
+        pickle.dumps(backend)
+    assert FAKE_TOKEN not in str(refused.value)
+
+
+def test_a_client_error_that_echoes_the_token_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    import qiskit_ibm_runtime
+
+    class RequestsApiError(Exception):
+        """Same name as qiskit-ibm-runtime's; this one echoes the request, token included."""
+
+    def refusing(**kwargs: Any) -> Any:
+        return StandInRuntimeService(
+            **kwargs, fail=RequestsApiError(f"401 Unauthorized for apikey={kwargs['token']}: Error code 1200")
+        )
+
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", refusing)
+    with pytest.raises(AuthQuantumError) as info:
+        IBMRuntimeBackend("ibm_brisbane", token=FAKE_TOKEN)
+    assert "1200" in str(info.value) and "***" in str(info.value)
+    chain: BaseException | None = info.value
+    while chain is not None:  # neither the error nor anything printed with its traceback
+        assert FAKE_TOKEN not in str(chain) and FAKE_TOKEN not in repr(chain.args)
+        chain = chain.__cause__ or (None if chain.__suppress_context__ else chain.__context__)
