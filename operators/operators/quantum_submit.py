@@ -246,7 +246,8 @@ class QuantumSubmitOperator(FallbackTiersMixin, ArtifactStageOperator):
             while not status.state.terminal and not self.deferrable:  # wait here, holding the slot
                 time.sleep(self.poll_interval)
                 status = self._retrying(lambda: backend.status(job_id), "status")
-        except QuantumError as exc:  # the job exists but cannot be observed: its reservation stays spent
+        except QuantumError as exc:  # the job exists but cannot be observed: it may run and be charged
+            self._settle_at_estimate(key)
             return self._fallback(store, prefix, context, details, exc)
         if status.state.terminal:
             return self._finish(store, prefix, context, backend, details, status.state.value)
@@ -282,6 +283,14 @@ class QuantumSubmitOperator(FallbackTiersMixin, ArtifactStageOperator):
             release=self._admission().release,
             retrying=self._retrying,
         )
+
+    def _settle_at_estimate(self, key: str) -> None:
+        """Close a reservation whose job was submitted but will not be followed: charge its estimate
+        (the conservative choice — the provider may still run it), so nothing stays held forever."""
+        ledger = self._admission().ledger
+        row = ledger.reservation(key)
+        if row is not None and row.state == "RESERVED":
+            ledger.settle(key, row.estimated_cost)
 
     def _details_uri(self, store: ArtifactStore, prefix: str) -> str:
         return store.uri(f"{prefix}/{self.task_id}/submission.json")
