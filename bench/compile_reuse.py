@@ -187,14 +187,16 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    from include.emulator.process import JobServiceProcess
+    from include.emulator.process import JobServiceProcess, free_port
     from include.quantum.backends.jobservice import JobServiceBackend
 
     results: dict[str, Any] = {}
     results["aer ideal"] = measure(AerBackend(seed=SEED), args.iterations, args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "QFLOW_JOBSERVICE_NOISE": "off"}
-        with JobServiceProcess(Path(tmp) / "jobs.sqlite", backend="fake_sherbrooke", env=env) as service:
+        # An OS-picked port: the 8790-8799 range is shared by every developer's services here.
+        port = free_port(range(0))
+        with JobServiceProcess(Path(tmp) / "jobs.sqlite", port=port, backend="fake_sherbrooke", env=env) as service:
             backend = JobServiceBackend(service.url, backend_name="fake_sherbrooke")
             results["jobservice sherbrooke"] = measure(backend, args.iterations, args.rounds)
 

@@ -4,7 +4,9 @@ Airflow's worker slots.
 Part 1 — the event loop (what the triggerer does with deferred tasks). Submits N small jobs to a
 real job service (held QUEUED by a queue delay), then runs N QuantumJobTrigger coroutines in one
 asyncio event loop in a fresh process. Prints that process's CPU seconds and peak-memory growth
-per waiting job, and checks every trigger fired once with DONE.
+per waiting job (resident-set growth sampled while waiting, and the Python heap's peak from
+tracemalloc, which includes tracemalloc's own bookkeeping), and checks every trigger fired once
+with DONE.
 
 Part 2 — a real Airflow (LocalExecutor with `--parallelism` worker slots; `airflow api-server`,
 `scheduler`, `dag-processor` and `triggerer` processes on a throw-away PostgreSQL metadata DB)
@@ -41,13 +43,20 @@ from pathlib import Path
 from typing import Any
 
 WAITER = r"""
-import asyncio, json, os, resource, sys, time, tracemalloc
+import asyncio, json, os, sys, time, tracemalloc
 from operators.triggers.quantum_job import QuantumJobTrigger
 from operators.hooks.quantum import QuantumBackendHook
 from include.quantum.backends import jobservice  # imports the first trigger would pay, outside the measurement
 
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+def rss_bytes():  # current resident set (ru_maxrss is a high-water mark the imports already set)
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
 job_ids = json.loads(sys.argv[1])
-rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss_before = rss_bytes()
+rss_peak = rss_before
 cpu_before, wall_before = time.process_time(), time.perf_counter()
 
 async def wait(job_id):
@@ -55,8 +64,19 @@ async def wait(job_id):
     events = [event async for event in trigger.run()]
     return events
 
+async def sample_rss(done):
+    global rss_peak
+    while not done.is_set():
+        rss_peak = max(rss_peak, rss_bytes())
+        await asyncio.sleep(0.25)
+
 async def main():
-    return await asyncio.gather(*(wait(j) for j in job_ids))
+    done = asyncio.Event()
+    sampler = asyncio.create_task(sample_rss(done))
+    results = await asyncio.gather(*(wait(j) for j in job_ids))
+    done.set()
+    await sampler
+    return results
 
 tracemalloc.start()
 results = asyncio.run(main())
@@ -66,8 +86,8 @@ print(json.dumps({
     "events": [[e.payload["state"] for e in events] for events in results],
     "cpu_seconds": time.process_time() - cpu_before,
     "wall_seconds": time.perf_counter() - wall_before,
-    "rss_growth_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before,
-    "rss_peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "rss_before_bytes": rss_before,
+    "rss_peak_bytes": rss_peak,
 }))
 """
 
@@ -111,7 +131,7 @@ def event_loop_part(args: argparse.Namespace) -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
         JobServiceProcess(
-            Path(tmp) / "jobs.sqlite", workers=2, faults={"queue_delay_seconds": args.queue_delay}
+            Path(tmp) / "jobs.sqlite", port=free_port(), workers=2, faults={"queue_delay_seconds": args.queue_delay}
         ) as service,
     ):
         backend = JobServiceBackend(service.url, backend_name="fake_manila")
@@ -145,10 +165,11 @@ def event_loop_part(args: argparse.Namespace) -> None:
         f"  waiting process: wall {report['wall_seconds']:.1f} s, CPU {report['cpu_seconds']:.2f} s"
         f" -> {report['cpu_seconds'] / n * 1e3:.1f} ms CPU per waiting job"
     )
+    growth = report["rss_peak_bytes"] - report["rss_before_bytes"]
     print(
-        f"  peak RSS {report['rss_peak_kib'] / 1024:.0f} MiB,"
-        f" growth while waiting {report['rss_growth_kib'] / 1024:.1f} MiB"
-        f" -> {report['rss_growth_kib'] / n:.0f} KiB per waiting job"
+        f"  RSS {report['rss_before_bytes'] / 2**20:.0f} MiB before waiting,"
+        f" peak {report['rss_peak_bytes'] / 2**20:.0f} MiB while waiting (sampled every 0.25 s)"
+        f" -> {growth / n / 1024:.0f} KiB per waiting job"
     )
     print(
         f"  Python heap at peak while waiting {report['heap_peak_bytes'] / 2**20:.1f} MiB"
@@ -161,6 +182,7 @@ def event_loop_part(args: argparse.Namespace) -> None:
 
 
 def free_port() -> int:
+    """An OS-picked port (the job service's default range 8790-8799 is shared by every developer here)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -322,7 +344,10 @@ def airflow_part(args: argparse.Namespace) -> None:
         with (
             tempfile.TemporaryDirectory() as tmp,
             JobServiceProcess(
-                Path(tmp) / "jobs.sqlite", workers=2, faults={"queue_delay_seconds": args.airflow_queue_delay}
+                Path(tmp) / "jobs.sqlite",
+                port=free_port(),
+                workers=2,
+                faults={"queue_delay_seconds": args.airflow_queue_delay},
             ) as service,
         ):
             home = Path(tmp) / "airflow"
