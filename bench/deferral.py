@@ -16,7 +16,10 @@ worker slot). While the runs go, the metadata DB is sampled every `--sample` sec
 instances per state, and the tasks' pool's occupied slots computed as Airflow's Pool.slots_stats
 does (running + queued, + deferred only for a pool with include_deferred). Printed per mode:
 peak running / deferred task instances and occupied pool slots, and the integrals over the run —
-worker slot-seconds (running task instances x seconds) and deferred task-seconds — per task.
+worker slot-seconds (running + queued task instances x seconds: both count against the executor's
+parallelism) and deferred task-seconds — per task. A deferred task is started twice (submit, then
+`execute_complete` in a fresh task process), so deferral saves slot-seconds only when the queue
+wait is longer than a task start; the raw samples go to bench/results/deferral_airflow.json.
 
 Usage: python bench/deferral.py [--jobs N] [--queue-delay S] [--tasks T] [--airflow-queue-delay S]
        [--parallelism P] [--skip-airflow] [--skip-event-loop]
@@ -396,7 +399,7 @@ def airflow_part(args: argparse.Namespace) -> None:
                     run_id = f"bench_{mode}_{tag}"
                     airflow.cli("dags", "trigger", dag_id, "--run-id", run_id)
                     samples = sample_run(engine, dag_id, run_id, args.sample, timeout=1800)
-                    results[mode] = summarise(samples, args.tasks)
+                    results[mode] = {**summarise(samples, args.tasks), "timeline": samples}
                     print(f"  {mode}: {results[mode]['run_state']} in {results[mode]['wall_seconds']:.0f} s")
             finally:
                 airflow.stop()
