@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +131,45 @@ def airflow_pools_json(policy: Policy) -> dict[str, dict[str, Any]]:
     }
 
 
-def load_policy(path: str | Path | None = None) -> Policy:
+_POLICY_CACHE: dict[str, tuple[tuple[int, int, int], Policy]] = {}
+_POLICY_CACHE_LOCK = threading.Lock()
+
+
+def policy_cache_enabled() -> bool:
+    """``QFLOW_POLICY_CACHE=0`` (or off/false) makes every ``load_policy`` read and validate the file."""
+    return os.environ.get("QFLOW_POLICY_CACHE", "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def clear_policy_cache() -> None:
+    with _POLICY_CACHE_LOCK:
+        _POLICY_CACHE.clear()
+
+
+def load_policy(path: str | Path | None = None, *, cache: bool | None = None) -> Policy:
+    """The validated policy. Parsed once per process for each file version: the parsed policy is
+    cached by (resolved path, mtime, size, inode), so a task that asks several times pays one
+    load, and an edited or replaced file is read again. The returned Policy is shared between
+    callers: treat it as read-only. ``cache=False`` (or ``QFLOW_POLICY_CACHE=0``) bypasses it."""
     source = Path(path or os.environ.get("QFLOW_POLICY_FILE") or DEFAULT_POLICY_FILE)
+    if not (policy_cache_enabled() if cache is None else cache):
+        return _parse_policy(source)
+    try:
+        stat = source.stat()
+    except FileNotFoundError as exc:
+        raise PolicyError(f"policy file {source} does not exist; set QFLOW_POLICY_FILE or restore it") from exc
+    name = str(source.resolve())
+    version = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    with _POLICY_CACHE_LOCK:
+        hit = _POLICY_CACHE.get(name)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    policy = _parse_policy(source)  # raises on a bad file: nothing is cached for it
+    with _POLICY_CACHE_LOCK:
+        _POLICY_CACHE[name] = (version, policy)
+    return policy
+
+
+def _parse_policy(source: Path) -> Policy:
     try:
         data: Any = yaml.safe_load(source.read_text())
     except FileNotFoundError as exc:
