@@ -21,11 +21,13 @@ from typing import IO, Any
 
 import httpx
 
-PORT_RANGE = range(8790, 8800)
+# `make up` serves on 8790; test and benchmark services take a port the OS picks, so concurrent
+# runs on one machine (and Airflow's log servers on 8793/8794) never collide with them.
+PORT_RANGE = range(0)
 
 
 def free_port(candidates: range = PORT_RANGE) -> int:
-    """A port in ``candidates`` nobody listens on (falls back to one the OS picks)."""
+    """A port in ``candidates`` nobody listens on, else (and by default) one the OS picks."""
     for port in candidates:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
