@@ -62,11 +62,17 @@ class RestClient:
         self.http.headers["Authorization"] = f"Bearer {self.token()}"
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self.http.request(method, path, **kwargs)
-        if response.status_code == 401:
-            self.login()
+        """One call; a 401 logs in again, and SQLite's "database is locked" under the scheduler's
+        writes (a 500 "Database error") is retried a few times."""
+        for attempt in range(6):
             response = self.http.request(method, path, **kwargs)
-        return response
+            if response.status_code == 401:
+                self.login()
+                response = self.http.request(method, path, **kwargs)
+            if response.status_code != 500 or "Database error" not in response.text or attempt == 5:
+                return response
+            time.sleep(1 + attempt)
+        raise AssertionError("unreachable")
 
     def get(self, path: str, **kwargs: Any) -> Any:
         response = self.request("GET", path, **kwargs)

@@ -67,9 +67,10 @@ def test_trigger_form_submits_the_defaults(
     dialog = page.get_by_role("dialog")
     dialog.get_by_text(f"Trigger Dag - {dag_id}").wait_for()
     page.wait_for_timeout(500)  # the form validates its fields once rendered
+    submit = dialog.get_by_role("button", name="Trigger", exact=True)
+    submit.scroll_into_view_if_needed()
     page.screenshot(path=str(screenshots / f"trigger_{dag_id}.png"), full_page=True)
     assert dialog.get_by_text("This field is required").count() == 0, f"{dag_id}: a default is refused as missing"
-    submit = dialog.get_by_role("button", name="Trigger", exact=True)
     assert submit.is_enabled(), f"{dag_id}: the Trigger button is disabled with the default values"
     submit.click()
     deadline = time.monotonic() + 30
@@ -110,7 +111,7 @@ def test_extra_link_opens_the_artifact(
     page = browser_page
     run_id = finished_runs[dag_id]
     page.goto(f"/dags/{dag_id}/runs/{quote(run_id, safe='')}/tasks/{task_id}")
-    page.get_by_role("tab", name="Details").click()
+    page.get_by_text("Details", exact=True).first.click()
     button = page.get_by_role("link", name=link, exact=True)
     button.wait_for()
     page.screenshot(path=str(screenshots / f"links_{dag_id}_{task_id}.png"))
