@@ -66,7 +66,7 @@ def browser_page(chromium: Any, live_stack: LiveStack, screenshots: Path) -> Ite
     """One page, logged in through the real login form as the simple auth manager's admin."""
     context = chromium.new_context(viewport={"width": 1400, "height": 1000}, base_url=live_stack.base_url)
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(90_000)  # the UI bundle is slow to load on a busy 2-core machine
     page.goto("/")
     page.get_by_label("Username").fill(USER)
     page.get_by_label("Password").fill(live_stack.password)
