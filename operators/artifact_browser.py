@@ -14,10 +14,9 @@ import mimetypes
 from collections.abc import Iterator
 from typing import Any
 
+from airflow.api_fastapi.core_api.security import get_user
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import StreamingResponse
-
-from airflow.api_fastapi.core_api.security import get_user
 
 URL_PREFIX = "/qflow/artifacts"
 
