@@ -71,7 +71,7 @@ GRID_PARAMS: dict[str, Param] = {
         True, type="boolean", description="run each experiment key once, across nights too", title="De-duplicate"
     ),
     "angle_evaluations": Param(
-        300, type="integer", minimum=10, description="noise-free evaluations per reps", title="Angle-search evaluations"
+        300, type="integer", minimum=20, description="noise-free evaluations per reps", title="Angle-search evaluations"
     ),
 }
 

@@ -55,8 +55,8 @@ PARAMS = {
         "model hardware).",
     ),
     "edge_list_uri": Param(
-        "",
-        type="string",
+        None,
+        type=["null", "string"],
         title="Edge-list Parquet in S3 (optional)",
         description="s3://bucket/key of a Parquet with columns u, v, weight; empty to generate a graph. "
         "n_nodes is then the declared node count.",

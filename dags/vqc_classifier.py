@@ -28,15 +28,15 @@ ENCODINGS = ["auto", "angle", "dense_angle", "amplitude", "zz", "iqp", "basis"]
 PARAMS = {
     "dataset": Param("iris", enum=["iris", "wine", "breast_cancer", "s3"], title="Data set"),
     "data_uri": Param(
-        "",
-        type="string",
+        None,
+        type=["null", "string"],
         title="Table in S3 (dataset = s3)",
         description="s3://bucket/key.parquet or .csv with an id column, feature columns and a label column.",
     ),
     "n_classes": Param(2, type="integer", minimum=0, title="Classes kept (built-in data sets; 0 = all)"),
     "features": Param(
-        "",
-        type="string",
+        None,
+        type=["null", "string"],
         title="Feature columns (comma-separated)",
         description="Empty: every column except the id and the label.",
     ),

@@ -1,7 +1,9 @@
-"""Operator extra link: open a stage's lineage manifest in the object store's browser.
+"""Operator extra links: open a stage's lineage manifest (or Data Docs, or report) in a browser.
 
-The SeaweedFS filer serves a browsable view of buckets (``http://<host>:8888/buckets/...``);
-set QFLOW_ARTIFACT_BROWSER_URL to point the link elsewhere (any S3 console URL prefix).
+By default the link goes to the api-server's own artifact browser (``/qflow/artifacts/<bucket>/<key>``,
+``operators.artifact_browser``, mounted by the qflow plugin), which answers wherever the Airflow UI
+does. Set QFLOW_ARTIFACT_BROWSER_URL to point the links elsewhere: any URL prefix that takes
+``<bucket>/<key>``, e.g. the SeaweedFS filer's browser ``http://localhost:8888/buckets``.
 """
 
 from __future__ import annotations
@@ -15,13 +17,23 @@ from airflow.sdk.execution_time.xcom import XCom
 if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
 
-DEFAULT_BROWSER_URL = "http://localhost:8888/buckets"
 FAILED_REPORT_KEY = "failed_validation_report"  # XCom key: the ref of a failed suite's report
+
+
+def default_browser_url() -> str:
+    """The api-server's artifact browser, under ``[api] base_url`` when one is set (else relative
+    to the UI's origin, which is where the UI opens it)."""
+    from airflow.configuration import conf
+
+    from operators.artifact_browser import URL_PREFIX
+
+    api_base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    return f"{api_base}{URL_PREFIX}"
 
 
 def manifest_browser_url(manifest_uri: str, base: str | None = None) -> str:
     """``s3://bucket/key`` → ``<base>/bucket/key``."""
-    base = (base or os.environ.get("QFLOW_ARTIFACT_BROWSER_URL") or DEFAULT_BROWSER_URL).rstrip("/")
+    base = (base or os.environ.get("QFLOW_ARTIFACT_BROWSER_URL") or default_browser_url()).rstrip("/")
     if not manifest_uri.startswith("s3://"):
         return ""
     return f"{base}/{manifest_uri.removeprefix('s3://')}"

@@ -5,4 +5,9 @@ source "$(dirname "$0")/env.sh"
 cd "$QFLOW_ROOT"
 echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy"; mypy
+# The browser tests (tests/live) drive Debian's chromium; install it where missing (root only, else they skip).
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ]; then
+  echo "== apt-get install chromium"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 echo "== pytest"; python -m pytest -ra "$@"

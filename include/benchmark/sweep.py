@@ -150,7 +150,7 @@ class SweepGrid:
             noise_max_nodes=_ints("noise_max_nodes", [merged["noise_max_nodes"]], 0, MAX_SWEEP_NODES)[0],
             max_pubs_per_job=_ints("max_pubs_per_job", [merged["max_pubs_per_job"]], 1, 1000)[0],
             deduplicate=flags in ("true", "1"),
-            angle_evaluations=_ints("angle_evaluations", [merged["angle_evaluations"]], 10, 10_000)[0],
+            angle_evaluations=_ints("angle_evaluations", [merged["angle_evaluations"]], 20, 10_000)[0],
         )
 
     def to_params(self) -> dict[str, Any]:

@@ -91,3 +91,30 @@ def test_every_task_retries_infrastructure_failures_with_exponential_backoff(dag
             assert task.retries >= 2, f"{dag.dag_id}.{task.task_id} has retries={task.retries}"
             assert task.retry_exponential_backoff >= 2, f"{dag.dag_id}.{task.task_id} retries at a fixed delay"
             assert task.max_retry_delay is not None, f"{dag.dag_id}.{task.task_id} has no cap on its retry delay"
+
+
+def _form_requires(schema: dict) -> bool:
+    """The Airflow 3.3 trigger form's rule: a Param with a ``type`` that does not include
+    "null" is required, and an empty value (None or "") disables the Trigger button."""
+    kind = schema.get("type")
+    return bool(kind) and not (isinstance(kind, list) and "null" in kind)
+
+
+def test_every_param_default_submits_in_the_trigger_form(dagbag) -> None:
+    blocked = [
+        f"{dag_id}.{name}"
+        for dag_id, dag in dagbag.dags.items()
+        for name in dag.params
+        if _form_requires(dag.params.get_param(name).schema) and dag.params[name] in (None, "")
+    ]
+    assert blocked == [], f"optional Params must be type ['null', ...] with default None: {blocked}"
+
+
+def test_default_params_convert_to_the_params_dataclasses(dagbag) -> None:
+    from include.pipelines.qaoa_maxcut import QAOAMaxCutParams
+    from include.pipelines.vqc_classifier import VQCClassifierParams
+
+    qaoa = QAOAMaxCutParams.from_mapping(dict(dagbag.dags["qaoa_maxcut"].params))
+    assert dagbag.dags["qaoa_maxcut"].params["edge_list_uri"] is None and qaoa.edge_list_uri == ""
+    vqc = VQCClassifierParams.from_mapping(dict(dagbag.dags["vqc_classifier"].params))
+    assert (vqc.data_uri, vqc.features) == ("", "")
