@@ -88,7 +88,8 @@ GRID_PARAMS: dict[str, Param] = {
 def nightly_benchmark() -> None:
     @task(priority_weight=50, weight_rule="absolute")
     def grid(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from include.benchmark.sweep import SweepGrid, group_by_content, instance_specs
+        from include.benchmark.grid import SweepGrid
+        from include.benchmark.instances import group_by_content, instance_specs
 
         sweep = SweepGrid.from_params({k: v for k, v in (params or {}).items() if k in GRID_PARAMS})
         specs, skipped = instance_specs(sweep)
@@ -101,7 +102,7 @@ def nightly_benchmark() -> None:
 
     @task(priority_weight=40, weight_rule="absolute")
     def prepare(instance: Any, plan: Any) -> list[dict[str, Any]]:
-        from include.benchmark.sweep import prepare_group
+        from include.benchmark.instances import prepare_group
         from operators.operators.sweep import sweep_store
 
         settings = plan["grid"]
@@ -109,8 +110,8 @@ def nightly_benchmark() -> None:
 
     @task
     def plan_night(plan: Any, prepared: Any, **context: Any) -> dict[str, Any]:
-        from include.benchmark.sweep import SweepGrid, night_prefix_for
-        from include.benchmark.sweep import plan_night as plan_experiments
+        from include.benchmark.grid import SweepGrid, night_prefix_for
+        from include.benchmark.plan import plan_night as plan_experiments
         from operators.operators.sweep import jobservice_url, sweep_store
 
         return plan_experiments(
@@ -129,7 +130,8 @@ def nightly_benchmark() -> None:
 
     @task(trigger_rule="all_done")
     def collect(plan: Any, prepared: Any, **context: Any) -> dict[str, Any]:
-        from include.benchmark.sweep import collect_night, night_prefix_for
+        from include.benchmark.collect import collect_night
+        from include.benchmark.grid import night_prefix_for
         from operators.operators.sweep import night_of, sweep_store
 
         night, night_date = night_of(context)

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from include.benchmark.schema import NIGHT_RESULT_DTYPES as RESULT_DTYPES
 from include.benchmark.schema import NOT_RUN_COLUMNS, SKIPPED_COLUMNS
-from include.benchmark.schema import RESULT_COLUMNS as RESULT_DTYPES
 from include.problems.baselines import HEURISTICS
 
 if TYPE_CHECKING:

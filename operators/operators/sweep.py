@@ -1,7 +1,8 @@
 """The nightly sweep's Airflow layer: the store, the job service URL and budget admission from
 connections and the policy, and the report operator with its "Benchmark report" link.
 
-The work itself is in ``include.benchmark.sweep``; these functions only supply what Airflow owns."""
+The work itself is in ``include.benchmark`` (``batches``, ``collect``); these functions only supply
+what Airflow owns."""
 
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ class SweepBatchOperator(BaseOperator):
         return reservation
 
     def _submission(self, store: ArtifactStore) -> Any:
-        from include.benchmark.sweep import BatchSubmission, submission_uri
+        from include.benchmark.batches import BatchSubmission, submission_uri
         from include.store.artifacts import ArtifactError
 
         try:
@@ -89,7 +90,7 @@ class SweepBatchOperator(BaseOperator):
             return None
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from include.benchmark.sweep import BatchOutcome, submission_uri, submit_batch
+        from include.benchmark.batches import BatchOutcome, submission_uri, submit_batch
         from include.quantum.backends.errors import QuantumError, call_with_retries
         from include.quantum.backends.execute import wait_for_result
 
@@ -156,7 +157,7 @@ class SweepBatchOperator(BaseOperator):
         return self._finish(store, submission, call_with_retries(lambda: backend.result(submission.job_id)), context)
 
     def _finish(self, store: ArtifactStore, submission: Any, raw: Any, context: Any) -> dict[str, Any]:
-        from include.benchmark.sweep import finish_batch
+        from include.benchmark.batches import finish_batch
 
         outcome = finish_batch(
             store, self.batch, submission, raw, settle=budget_admission().settle, night=str(context["run_id"])
@@ -177,7 +178,7 @@ class SweepReportOperator(ArtifactStageOperator):
         self.plan = plan
 
     def execute(self, context: Any) -> dict[str, str | None]:
-        from include.benchmark.sweep import report_index_uri
+        from include.benchmark.collect import report_index_uri
 
         value = super().execute(context)
         value["report_uri"] = report_index_uri(self.ref(value))
@@ -185,7 +186,8 @@ class SweepReportOperator(ArtifactStageOperator):
         return value
 
     def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
-        from include.benchmark.sweep import night_prefix_for, store_report
+        from include.benchmark.collect import store_report
+        from include.benchmark.grid import night_prefix_for
 
         night = str(context["run_id"])
         return store_report(store, night_prefix_for(night), night=night, collected=self.collected, plan=self.plan)

@@ -14,7 +14,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from include.benchmark.sweep import RESULT_COLUMNS, night_prefix_for
+from include.benchmark.grid import night_prefix_for
+from include.benchmark.schema import NIGHT_RESULT_DTYPES
 from include.emulator.process import JobServiceProcess
 from include.store.artifacts import ArtifactStore
 from tests.conftest import airflow_dags_test
@@ -36,7 +37,7 @@ GRID = {
     "angle_evaluations": 40,
 }
 SWEEP_ROOT = f"tests/sweep-{uuid.uuid4().hex[:10]}"
-REQUIRED = [c for c in RESULT_COLUMNS if c not in ("approximation_ratio", "expected_approximation_ratio")]
+REQUIRED = [c for c in NIGHT_RESULT_DTYPES if c not in ("approximation_ratio", "expected_approximation_ratio")]
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def test_results_table_has_one_complete_row_per_experiment(store: ArtifactStore,
     instances = 2 * 2 * len(SIZES)
     assert len(classical) == instances * 4  # exact, greedy, local search, simulated annealing
     assert results[REQUIRED].notna().all().all(), results[REQUIRED].isna().sum()
-    assert list(results.columns) == list(RESULT_COLUMNS)
+    assert list(results.columns) == list(NIGHT_RESULT_DTYPES)
     assert ((results["approximation_ratio"] > 0) & (results["approximation_ratio"] <= 1 + 1e-9)).all()
     assert (classical.loc[classical["method"] == "exact", "approximation_ratio"] == 1.0).all()
     assert set(quantum["noise"]) == {"ideal", "fake_kolkata"}  # Aer ran both; the service 'ideal'

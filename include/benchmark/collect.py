@@ -1,0 +1,179 @@
+"""Collecting a night: one tidy row per experiment (the schema in ``include.benchmark.schema``),
+what did not run, the history of every night, and the stored report."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from include.benchmark.grid import sweep_root
+from include.benchmark.plan import classical_key
+from include.benchmark.schema import (
+    EXPERIMENT_RESULT_COLUMNS,
+    EXPERIMENT_TIMING_COLUMNS,
+    NIGHT_RESULT_DTYPES,
+    NOT_RUN_COLUMNS,
+    empty_frame,
+    skipped_row,
+)
+from include.store.artifacts import ArtifactRef, ArtifactStore, IncompleteArtifactError
+
+
+def classical_rows(prepared: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The classical baselines of every instance, as result rows (computed once per instance)."""
+    rows = []
+    for record in prepared:
+        optimum = float(record["optimum"])
+        for entry in record["classical"]:
+            cut = float(entry["cut"])
+            rows.append(
+                {
+                    "experiment_key": classical_key(record["instance_hash"], entry["method"]),
+                    "instance_hash": record["instance_hash"],
+                    "family": record["family"],
+                    "n_nodes": int(record["n_nodes"]),
+                    "seed": int(record["seed"]),
+                    "method": entry["method"],
+                    "backend": "classical",
+                    "noise": "none",
+                    "shots": 0,
+                    "reps": 0,
+                    "objective": cut,
+                    "expected_objective": cut,
+                    "optimum": optimum,
+                    "approximation_ratio": cut / optimum if optimum > 0 else math.nan,
+                    "expected_approximation_ratio": cut / optimum if optimum > 0 else math.nan,
+                    "angle_seconds": 0.0,
+                    "compile_seconds": 0.0,
+                    "queue_seconds": 0.0,
+                    "execute_seconds": float(entry["seconds"]),
+                    "postprocess_seconds": 0.0,
+                    "time_to_solution_seconds": float(entry["seconds"]),
+                    "cost": 0.0,
+                    "tier": 2,
+                    "reused": bool(record.get("reused", False)),
+                }
+            )
+    return rows
+
+
+def collect_night(
+    store: ArtifactStore,
+    night_prefix: str,
+    *,
+    night: str,
+    night_date: str,
+    plan: Mapping[str, Any],
+    prepared: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """One tidy row per experiment of the night (quantum from the store by key, classical from
+    the prepared instances), appended to the history. Experiments whose result is missing (a
+    batch failed or the night was cut short) are listed as not run, never filled in."""
+    plan_ref = ArtifactRef.from_xcom(plan["plan"])
+    plan_frame = store.read_table(plan_ref)
+    rows: list[dict[str, Any]] = []
+    missing: list[dict[str, Any]] = []
+    stored: dict[str, dict[str, Any] | None] = {}  # duplicates share one result: read it once
+    for row in plan_frame.itertuples(index=False):
+        prefix = str(row.result_prefix)
+        if prefix not in stored:
+            try:
+                stored[prefix] = store.read_table(store.uri(f"{prefix}/result/data.parquet")).iloc[0].to_dict()
+            except IncompleteArtifactError:  # no manifest: the result was never (completely) written
+                stored[prefix] = None
+        result = stored[prefix]
+        if result is None:
+            reason = "no result: its batch failed or did not run"
+            missing.append(
+                {
+                    **skipped_row(
+                        str(row.family), int(row.n_nodes), int(row.seed), str(row.backend), str(row.noise), reason
+                    ),
+                    "experiment_key": str(row.experiment_key),
+                }
+            )
+            continue
+        rows.append({**result, "reused": str(row.status) != "run"})
+    rows.extend(classical_rows(prepared))
+    frame = pd.DataFrame(rows, columns=[*EXPERIMENT_RESULT_COLUMNS, "reused"])
+    frame.insert(0, "night_date", night_date)
+    frame.insert(0, "night", night)
+    frame = frame[list(NIGHT_RESULT_DTYPES)].astype(NIGHT_RESULT_DTYPES)
+    order = ["n_nodes", "family", "seed", "method", "backend", "noise", "shots", "reps"]
+    frame = frame.sort_values(order, kind="mergesort")
+    frame = frame.reset_index(drop=True)
+    results_ref = store.put_table(
+        night_prefix,
+        "results",
+        frame,
+        stage="collect",
+        inputs=[plan_ref],
+        params={"night": night, "night_date": night_date},
+        measurements={"rows": len(frame), "not_run": len(missing), "reused": int(frame["reused"].sum())},
+        nondeterministic_columns=[*EXPERIMENT_TIMING_COLUMNS, "time_to_solution_seconds", "cost"],
+    )
+    not_run = pd.DataFrame(missing, columns=list(NOT_RUN_COLUMNS)).astype({"n_nodes": "int64", "seed": "int64"})
+    not_run_ref = store.put_table(night_prefix, "not_run", not_run, stage="collect", inputs=[plan_ref])
+    history_ref = append_history(store, frame, night, results_ref)
+    return {
+        "results": results_ref.to_xcom(),
+        "not_run": not_run_ref.to_xcom(),
+        "history": history_ref.to_xcom(),
+        "rows": len(frame),
+        "missing": len(missing),
+    }
+
+
+def read_history(store: ArtifactStore) -> pd.DataFrame:
+    uri = store.uri(f"{sweep_root()}/history/results/data.parquet")
+    if not store.exists(store.uri(f"{sweep_root()}/history/results/manifest.json")):
+        return empty_frame(NIGHT_RESULT_DTYPES)
+    return store.read_table(uri)
+
+
+def append_history(store: ArtifactStore, night_rows: pd.DataFrame, night: str, night_ref: ArtifactRef) -> ArtifactRef:
+    """History = every night's rows; a re-collected night replaces its own rows."""
+    history = read_history(store)
+    history = history[history["night"] != night]
+    combined = pd.concat([history, night_rows], ignore_index=True) if len(history) else night_rows.copy()
+    combined = combined.astype(NIGHT_RESULT_DTYPES).sort_values(["night_date", "night"], kind="mergesort")
+    return store.put_table(
+        f"{sweep_root()}/history",
+        "results",
+        combined.reset_index(drop=True),
+        stage="history",
+        inputs=[night_ref],
+        params={"nights": int(combined["night"].nunique())},
+        nondeterministic_columns=[*EXPERIMENT_TIMING_COLUMNS, "time_to_solution_seconds", "cost"],
+    )
+
+
+def store_report(
+    store: ArtifactStore, night_prefix: str, *, night: str, collected: Mapping[str, Any], plan: Mapping[str, Any]
+) -> ArtifactRef:
+    """Statistics and the HTML report with its PNG plots, stored together under ``<night>/report/``
+    (index.html beside the images it links). Returns the statistics artifact's ref."""
+    from include.benchmark.report import render_report
+
+    results_ref = ArtifactRef.from_xcom(collected["results"])
+    results = store.read_table(results_ref)
+    history = read_history(store)
+    skipped = store.read_table(ArtifactRef.from_xcom(plan["skipped"]))
+    not_run = store.read_table(ArtifactRef.from_xcom(collected["not_run"]))
+    report = render_report(results, history, night=night, skipped=skipped, not_run=not_run)
+    return store.put_table(
+        night_prefix,
+        "report",
+        report.statistics.reset_index(drop=True),
+        stage="report",
+        inputs=[results_ref, ArtifactRef.from_xcom(collected["history"])],
+        params={"night": night, "headline": list(report.headline)},
+        attachments={"index.html": report.html.encode(), **report.images},
+    )
+
+
+def report_index_uri(report_ref: ArtifactRef) -> str:
+    return report_ref.uri.rsplit("/", 1)[0] + "/index.html"
