@@ -156,7 +156,7 @@ def store_report(
 ) -> ArtifactRef:
     """Statistics and the HTML report with its PNG plots, stored together under ``<night>/report/``
     (index.html beside the images it links). Returns the statistics artifact's ref."""
-    from include.benchmark.report import render_report
+    from include.benchmark.report.html import render_report
 
     results_ref = ArtifactRef.from_xcom(collected["results"])
     results = store.read_table(results_ref)

@@ -1,0 +1,72 @@
+"""The report's headline: plain sentences on where quantum adds nothing (and where it did)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from include.benchmark.report.labels import QAOA, method_labels
+from include.benchmark.report.stats import WIN_TOLERANCE, noise_drop, unique_experiments
+
+
+def format_cell(row: pd.Series, results: pd.DataFrame) -> str:
+    label = method_labels(pd.DataFrame([row]).assign(method=QAOA), varying=results).iloc[0]
+    return f"{row['family']} n={int(row['n_nodes'])}, {label}"
+
+
+def headline_sentences(results: pd.DataFrame, per_instance: pd.DataFrame, value: pd.DataFrame) -> list[str]:
+    """Plain sentences on where quantum adds nothing (and where it did add something)."""
+    rows = unique_experiments(results)
+    lines: list[str] = []
+    if not (rows["method"] == QAOA).any():
+        lines.append("No QAOA results this night: quantum value added cannot be assessed.")
+    elif per_instance.empty:
+        lines.append("No QAOA instance has a classical heuristic result to compare with: value added not assessed.")
+    else:
+        without = sorted(set(rows["family"]) - set(rows.loc[rows["method"] == QAOA, "family"]))
+        if without:
+            lines.append(f"No QAOA results for {', '.join(without)}: value added not assessed there.")
+        for family, part in per_instance.groupby("family", sort=True):
+            sizes = sorted(int(x) for x in part["n_nodes"].unique())
+            won = part[part["value_added"] > WIN_TOLERANCE]
+            won_sizes = sorted(int(x) for x in won["n_nodes"].unique())
+            n_pairs = len(part)
+            if won.empty:
+                span = f"size {sizes[0]}" if len(sizes) == 1 else f"sizes {sizes[0]}–{sizes[-1]}"
+                lines.append(
+                    f"{family}: QAOA never beat the best classical heuristic on any instance ({span}, "
+                    f"{n_pairs} instance × configuration comparisons) — quantum added nothing here."
+                )
+                continue
+            above = [s for s in sizes if s > won_sizes[-1]]
+            if above:
+                lines.append(
+                    f"{family}: QAOA never beat the best classical heuristic on any instance of size ≥ {above[0]} "
+                    f"(it won only at n ≤ {won_sizes[-1]})."
+                )
+            lines.append(
+                f"{family}: QAOA beat the best classical heuristic in {len(won)} of {n_pairs} instance × "
+                f"configuration comparisons (sizes {', '.join(str(s) for s in won_sizes)})."
+            )
+        nothing = value[value["adds_nothing"]]
+        if len(nothing) == len(value):
+            lines.append(
+                f"Median quantum value added is ≤ 0 in every one of the {len(value)} (size, QAOA configuration) cells."
+            )
+        elif len(nothing):
+            lines.append(
+                f"Median quantum value added is ≤ 0 in {len(nothing)} of {len(value)} (size, QAOA configuration) "
+                "cells (listed below)."
+            )
+        else:
+            lines.append(f"Median quantum value added is > 0 in all {len(value)} (size, QAOA configuration) cells.")
+    drops = noise_drop(results)
+    if len(drops):
+        worst = drops.groupby("noise")["drop"].median().sort_values(ascending=False)
+        lines.append(
+            "Noise: median drop in expected approximation ratio from ideal — "
+            + ", ".join(f"{name} {value:+.3f}" for name, value in worst.items())
+            + "."
+        )
+    n_reused = int(rows["reused"].astype(bool).sum())
+    lines.append(f"{len(rows)} experiments this night, {n_reused} of them reused from earlier results.")
+    return lines
