@@ -2,7 +2,7 @@
 and the skipped / not-run lists.
 
 Its own light module (pandas only), because both the sweep that writes the tables and the report
-that reads them use it. Not to be confused with ``include.quantum.backends.results.JOB_RESULT_COLUMNS``
+that reads them use it. Not to be confused with ``include.quantum.backends.results.JOB_RESULT_DTYPES``
 (one row per bitstring of a job's normalised result).
 """
 

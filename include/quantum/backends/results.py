@@ -16,7 +16,8 @@ import pandas as pd
 
 from include.quantum.backends.base import RawResult
 
-RESULT_COLUMNS: dict[str, str] = {
+# A job's normalised result: column -> dtype, one row per (pub, parameter set, bitstring).
+JOB_RESULT_DTYPES: dict[str, str] = {
     "kind": "string",  # "counts" or "expectation"
     "pub_index": "int64",
     "parameter_set": "int64",
@@ -34,6 +35,9 @@ RESULT_COLUMNS: dict[str, str] = {
     "execute_seconds": "float64",
     "postprocess_seconds": "float64",
 }
+# The old name, still imported by operators/operators/quantum.py (owned elsewhere); new code uses
+# JOB_RESULT_DTYPES. Remove once that module switches.
+RESULT_COLUMNS = JOB_RESULT_DTYPES
 TIMING_COLUMNS = ("compile_seconds", "queue_seconds", "execute_seconds", "postprocess_seconds")
 
 
@@ -75,7 +79,7 @@ def normalise(
     frame["queue_seconds"] = float(raw.timings.get("queue_seconds", 0.0))
     frame["execute_seconds"] = float(raw.timings.get("execute_seconds", 0.0))
     frame["postprocess_seconds"] = float(postprocess_seconds)
-    return frame[list(RESULT_COLUMNS)].astype(RESULT_COLUMNS)
+    return frame[list(JOB_RESULT_DTYPES)].astype(JOB_RESULT_DTYPES)
 
 
 def counts_by_pub(frame: pd.DataFrame) -> list[list[dict[str, int]]]:
