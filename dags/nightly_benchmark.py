@@ -148,11 +148,11 @@ def nightly_benchmark() -> None:
     def verdict(collected: Any, report: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        if collected["missing"]:
-            raise AirflowFailException(
-                f"{collected['missing']} planned experiment(s) have no result (see the report's 'not run' list "
-                f"and {collected['not_run']['uri']}); their batches failed or did not run"
-            )
+        from include.benchmark.collect import verdict_failure
+
+        failure = verdict_failure(collected)
+        if failure:
+            raise AirflowFailException(failure)
         return {"rows": collected["rows"], "report_uri": report["report_uri"]}
 
     settings = grid()

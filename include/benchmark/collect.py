@@ -71,11 +71,14 @@ def collect_night(
 ) -> dict[str, Any]:
     """One tidy row per experiment of the night (quantum from the store by key, classical from
     the prepared instances), appended to the history. Experiments whose result is missing (a
-    batch failed or the night was cut short) are listed as not run, never filled in."""
+    batch failed or the night was cut short) are listed as not run, never filled in; so are the
+    experiments the plan could not place because their backend was unreachable."""
     plan_ref = ArtifactRef.from_xcom(plan["plan"])
     plan_frame = store.read_table(plan_ref)
     rows: list[dict[str, Any]] = []
     missing: list[dict[str, Any]] = []
+    if plan.get("not_run"):
+        missing.extend(store.read_table(ArtifactRef.from_xcom(plan["not_run"])).to_dict("records"))
     stored: dict[str, dict[str, Any] | None] = {}  # duplicates share one result: read it once
     for row in plan_frame.itertuples(index=False):
         prefix = str(row.result_prefix)
@@ -124,7 +127,23 @@ def collect_night(
         "history": history_ref.to_xcom(),
         "rows": len(frame),
         "missing": len(missing),
+        "not_run_reasons": sorted({f"{m['backend']}: {m['reason']}" for m in missing}),
     }
+
+
+def verdict_failure(collected: Mapping[str, Any] | None) -> str | None:
+    """Why the night fails, or None when every planned experiment has a result. A night with
+    experiments not run — a failed batch, or a configured backend that was unreachable — is
+    never green."""
+    if not collected:
+        return "collect wrote no results table for this night (it failed): nothing can be judged"
+    if collected["missing"]:
+        reasons = "; ".join(collected.get("not_run_reasons") or ["no result"])
+        return (
+            f"{collected['missing']} planned experiment(s) did not run — {reasons} "
+            f"(see the report's 'not run' list and {collected['not_run']['uri']})"
+        )
+    return None
 
 
 def read_history(store: ArtifactStore) -> pd.DataFrame:

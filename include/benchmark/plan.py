@@ -19,7 +19,7 @@ import pandas as pd
 
 from include.benchmark.grid import IDEAL, MAX_SWEEP_NODES, SWEEP_VERSION, SweepGrid, sweep_root
 from include.benchmark.instances import stored_record
-from include.benchmark.schema import SKIPPED_COLUMNS, empty_frame, skipped_row
+from include.benchmark.schema import NOT_RUN_COLUMNS, SKIPPED_COLUMNS, empty_frame, skipped_row
 from include.store.artifacts import ArtifactRef, ArtifactStore, canonical_json, sha256_hex
 
 TRANSPILE = {"optimization_level": 1, "seed_transpiler": 7}
@@ -28,7 +28,10 @@ TRANSPILE = {"optimization_level": 1, "seed_transpiler": 7}
 @dataclass(frozen=True)
 class BackendIdentity:
     """What a (backend, noise) pair of the grid runs as: a registry spec, the noise that really
-    applies, and the device calibration (both in the experiment key), or why it cannot run."""
+    applies, and the device calibration (both in the experiment key), or why it cannot run:
+    ``skip_reason`` when the combination cannot exist (the service emulates another device, a
+    device too small), ``unreachable`` when the configured backend could not be asked at all —
+    its experiments were planned and are *not run*, which fails the night."""
 
     backend: str
     noise: str
@@ -38,6 +41,7 @@ class BackendIdentity:
     max_qubits: int = MAX_SWEEP_NODES
     pool: str = ""
     skip_reason: str = ""
+    unreachable: str = ""
 
 
 def backend_identity(backend: str, noise: str, *, jobservice_url: str | None) -> BackendIdentity:
@@ -48,8 +52,11 @@ def backend_identity(backend: str, noise: str, *, jobservice_url: str | None) ->
         try:
             service = make_backend("jobservice", url=jobservice_url)
             info = service.backend_info()  # type: ignore[attr-defined]
-        except Exception as exc:  # an unreachable service skips its experiments, not the night
-            return BackendIdentity(backend, noise, skip_reason=f"job service unavailable ({type(exc).__name__}: {exc})")
+        except Exception as exc:  # its experiments are not run (and the verdict says so), never "skipped"
+            where = jobservice_url or "QFLOW_JOBSERVICE_URL"
+            return BackendIdentity(
+                backend, noise, unreachable=f"job service unreachable at {where} ({type(exc).__name__}: {exc})"
+            )
         # The service emulates one device; started with --noise off it runs that device's gates and
         # coupling map noise-free. Its experiments are the grid's noise value it really serves.
         device, noise_on = str(info["name"]), bool(info.get("noise", True))
@@ -158,13 +165,15 @@ def plan_night(
     """Expand the grid over the prepared instances, key every experiment, mark duplicates and
     results already stored, and cut what must run into batches per pool, cheapest first.
 
-    Writes ``<night>/plan`` (one row per quantum experiment) and ``<night>/skipped``; returns
-    their refs and the batches (JSON-safe, for dynamic task mapping)."""
+    Writes ``<night>/plan`` (one row per quantum experiment), ``<night>/skipped`` (combinations that
+    cannot run) and ``<night>/unreachable`` (experiments on a configured backend that could not be
+    reached: not run, and they fail the night); returns their refs and the batches."""
     identity_of = identity_of or (lambda b, n: backend_identity(b, n, jobservice_url=jobservice_url))
     identities = {(b, n): identity_of(b, n) for b in dict.fromkeys(grid.backends) for n in dict.fromkeys(grid.noise)}
     stored = existing_result_prefixes(store) if grid.deduplicate else set()
     rows: list[dict[str, Any]] = []
     skips = [dict(s) for s in skipped]
+    unreachable: list[dict[str, Any]] = []  # planned on a configured backend nobody could reach
     by_family_size = sorted(prepared, key=lambda r: (int(r["n_nodes"]), str(r["family"]), int(r["seed"])))
     for record in by_family_size:
         n_nodes = int(record["n_nodes"])
@@ -174,6 +183,21 @@ def plan_night(
                 for backend in grid.backends:
                     for noise in grid.noise:
                         identity = identities[(backend, noise)]
+                        if identity.unreachable:
+                            unreachable.append(
+                                {
+                                    **skipped_row(
+                                        record["family"],
+                                        n_nodes,
+                                        int(record["seed"]),
+                                        backend,
+                                        noise,
+                                        identity.unreachable,
+                                    ),
+                                    "experiment_key": "",  # unknown: the key needs the device's calibration
+                                }
+                            )
+                            continue
                         reason = identity.skip_reason
                         noisy = identity.effective_noise not in ("", IDEAL)
                         if not reason and noisy and n_nodes > grid.noise_max_nodes:
@@ -236,6 +260,10 @@ def plan_night(
     )
     skipped_frame = pd.DataFrame(skips, columns=list(SKIPPED_COLUMNS)).astype({"n_nodes": "int64", "seed": "int64"})
     skipped_ref = store.put_table(night_prefix, "skipped", skipped_frame, stage="plan", inputs=[plan_ref])
+    not_run_frame = pd.DataFrame(unreachable, columns=list(NOT_RUN_COLUMNS)).astype(
+        {"n_nodes": "int64", "seed": "int64"}
+    )
+    not_run_ref = store.put_table(night_prefix, "unreachable", not_run_frame, stage="plan", inputs=[plan_ref])
     counts = plan["status"].value_counts().to_dict() if len(plan) else {}
     pools: dict[str, list[dict[str, Any]]] = {}
     for batch in batches:
@@ -243,12 +271,14 @@ def plan_night(
     return {
         "plan": plan_ref.to_xcom(),
         "skipped": skipped_ref.to_xcom(),
+        "not_run": not_run_ref.to_xcom(),
         "batches": pools,
         "experiments": len(plan),
         "to_run": int(counts.get("run", 0)),
         "duplicates": int(counts.get("duplicate", 0)),
         "reused": int(counts.get("reused", 0)),
         "skipped_count": len(skipped_frame),
+        "not_run_count": len(not_run_frame),
     }
 
 

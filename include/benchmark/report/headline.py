@@ -13,10 +13,29 @@ def format_cell(row: pd.Series, results: pd.DataFrame) -> str:
     return f"{row['family']} n={int(row['n_nodes'])}, {label}"
 
 
-def headline_sentences(results: pd.DataFrame, per_instance: pd.DataFrame, value: pd.DataFrame) -> list[str]:
-    """Plain sentences on where quantum adds nothing (and where it did add something)."""
+def not_run_sentence(not_run: pd.DataFrame | None) -> str | None:
+    """The incomplete-night sentence (first in the headline): how many planned experiments have no
+    result, per backend and reason. None when everything planned ran."""
+    if not_run is None or not len(not_run):
+        return None
+    groups = not_run.groupby(["backend", "reason"], sort=True).size()
+    causes = "; ".join(f"{backend}: {reason} ({count})" for (backend, reason), count in groups.items())
+    return (
+        f"INCOMPLETE NIGHT: {len(not_run)} planned experiment(s) did not run, so this night's comparison is "
+        f"missing them and the verdict fails — {causes}."
+    )
+
+
+def headline_sentences(
+    results: pd.DataFrame, per_instance: pd.DataFrame, value: pd.DataFrame, not_run: pd.DataFrame | None = None
+) -> list[str]:
+    """Plain sentences on where quantum adds nothing (and where it did add something); an
+    incomplete night (``not_run`` rows) says so first."""
     rows = unique_experiments(results)
     lines: list[str] = []
+    incomplete = not_run_sentence(not_run)
+    if incomplete:
+        lines.append(incomplete)
     if not (rows["method"] == QAOA).any():
         lines.append("No QAOA results this night: quantum value added cannot be assessed.")
     elif per_instance.empty:

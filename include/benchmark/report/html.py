@@ -128,7 +128,7 @@ def render_report(
     statistics = cell_statistics(results)
     per_instance = instance_value_added(results)
     value = quantum_value_added(results)
-    headline = headline_sentences(results, per_instance, value)
+    headline = headline_sentences(results, per_instance, value, not_run)
     trend = trend_table(results, history, trend_nights)
 
     labelled = with_labels(statistics, results)
