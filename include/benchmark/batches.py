@@ -66,6 +66,21 @@ class BatchSubmission:
         return cls(**json.loads(data))
 
 
+def stored_job_status(
+    backend: Any, job_id: str, *, max_attempts: int = 5, sleep: Callable[[float], None] = time.sleep
+) -> Any:
+    """The status of a job an earlier attempt submitted, or None if the provider does not know it
+    (``UnknownJobError``: HTTP 404, an in-process Aer job from a process that is gone) — the only
+    case in which the batch may be submitted again. Transient errors (outage, 429, 5xx) are retried
+    with backoff and, if they persist, raised: resubmitting then would pay twice for one batch."""
+    from include.quantum.backends.errors import UnknownJobError, call_with_retries
+
+    try:
+        return call_with_retries(lambda: backend.status(job_id), max_attempts=max_attempts, sleep=sleep)
+    except UnknownJobError:
+        return None
+
+
 def submission_uri(store: ArtifactStore, batch: Mapping[str, Any]) -> str:
     return store.uri(f"{batch['night_prefix']}/batches/{int(batch['batch']):05d}.json")
 

@@ -90,8 +90,8 @@ class SweepBatchOperator(BaseOperator):
             return None
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from include.benchmark.batches import BatchOutcome, submission_uri, submit_batch
-        from include.quantum.backends.errors import QuantumError, call_with_retries
+        from include.benchmark.batches import BatchOutcome, stored_job_status, submission_uri, submit_batch
+        from include.quantum.backends.errors import call_with_retries
         from include.quantum.backends.execute import wait_for_result
 
         store = sweep_store()
@@ -100,10 +100,10 @@ class SweepBatchOperator(BaseOperator):
         status: Any = None
         if submission is not None:  # a resumed or retried task: the job already exists
             backend = self._backend()
-            try:
-                status = call_with_retries(lambda: backend.status(submission.job_id))
-            except QuantumError as exc:  # e.g. an in-process Aer job from a process that is gone
-                self.log.warning("stored job %s is not available (%s); submitting the batch again", submission, exc)
+            # Transient errors are retried (and fail the task if they last); only an unknown job resubmits.
+            status = stored_job_status(backend, submission.job_id)
+            if status is None:
+                self.log.warning("the provider does not know stored job %s; submitting the batch again", submission)
                 submission = None
             else:
                 self.log.info("batch %s: job %s already submitted (%s)", self.batch["batch"], submission.job_id, status)
