@@ -166,6 +166,38 @@ def test_report_and_its_images_are_stored_and_linked(store: ArtifactStore, two_n
     assert re.search(r"benchmark report: s3://\S+/report/index\.html", output)
 
 
+def test_xcom_carries_only_small_artifact_refs(two_nights: Nights) -> None:
+    """Every task hands on {uri, sha256, manifest_uri} refs (lists of them for mapping), never the
+    prepared records, the plan or the batches themselves; the other XComs are the extra links."""
+    import json
+    import os
+    import sqlite3
+
+    run_id = two_nights.first[0]
+    with sqlite3.connect(Path(os.environ["AIRFLOW_HOME"]) / "airflow.db") as conn:
+        rows = conn.execute(
+            "select task_id, map_index, \"key\", value from xcom where dag_id='nightly_benchmark' and run_id=?",
+            (run_id,),
+        ).fetchall()
+    returned: dict[str, list[object]] = {}
+    for task, _, key, raw in rows:
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        value = json.loads(text)
+        if key.startswith("_link_"):
+            assert isinstance(value, str) and (value == "" or value.startswith("http")), (task, key, value)
+            continue
+        assert key == "return_value", (task, key)
+        refs = value if isinstance(value, list) else [value]
+        assert len(text) <= 300 * max(len(refs), 1), (task, len(text))  # refs are small; documents are not
+        for ref in refs:
+            assert isinstance(ref, dict) and set(ref) == {"uri", "sha256", "manifest_uri"}, (task, ref)
+            assert re.fullmatch(r"[0-9a-f]{64}", str(ref["sha256"])) and str(ref["uri"]).startswith("s3://")
+        returned.setdefault(task, []).append(value)
+    expected = {"grid", "instances", "prepare", "plan_night", "aer_batches", "jobservice_batches", "run_aer"}
+    assert expected | {"run_jobservice", "collect", "report", "verdict"} <= set(returned), sorted(returned)
+    assert len(returned["prepare"]) > 1  # one per mapped instance group, each its own small ref
+
+
 def test_pools_and_priorities_are_set(qflow_env: dict[str, str]) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
