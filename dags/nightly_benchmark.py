@@ -86,8 +86,9 @@ GRID_PARAMS: dict[str, Param] = {
     doc_md=__doc__,
 )
 def nightly_benchmark() -> None:
-    # Every task returns artifact refs only (include.benchmark.night stores what they pass on).
-    @task(priority_weight=50, weight_rule="absolute")
+    # Every task returns artifact refs only (include.benchmark.night stores what they pass on), each
+    # as one XCom: multiple_outputs=False, or a dict annotation would also push its keys one by one.
+    @task(priority_weight=50, weight_rule="absolute", multiple_outputs=False)
     def grid(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
         from include.benchmark.night import grid_task
         from operators.operators.sweep import sweep_store
@@ -103,14 +104,14 @@ def nightly_benchmark() -> None:
 
         return instance_groups(sweep_store(), grid_ref)
 
-    @task(priority_weight=40, weight_rule="absolute")
+    @task(priority_weight=40, weight_rule="absolute", multiple_outputs=False)
     def prepare(instance: Any, grid_ref: Any, **context: Any) -> dict[str, Any]:
         from include.benchmark.night import prepare_task
         from operators.operators.sweep import sweep_store
 
         return prepare_task(sweep_store(), str(context["run_id"]), instance, grid_ref)
 
-    @task
+    @task(multiple_outputs=False)
     def plan_night(grid_ref: Any, prepared: Any, **context: Any) -> dict[str, Any]:
         from include.benchmark.night import plan_task
         from operators.operators.sweep import jobservice_url, sweep_store
@@ -127,7 +128,7 @@ def nightly_benchmark() -> None:
 
         return pool_batches(sweep_store(), planned, pool)
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", multiple_outputs=False)
     def collect(plan: Any, prepared: Any, **context: Any) -> dict[str, Any]:
         from include.benchmark.night import collect_task
         from operators.operators.sweep import night_of, sweep_store
@@ -135,7 +136,7 @@ def nightly_benchmark() -> None:
         night, night_date = night_of(context)
         return collect_task(sweep_store(), night, night_date, plan, list(prepared))
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", multiple_outputs=False)
     def verdict(collected: Any, report: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
