@@ -132,7 +132,10 @@ def test_results_table_has_one_complete_row_per_experiment(store: ArtifactStore,
     classical = results[results["tier"] == 2]
     assert len(quantum) == len(plan)  # one row per planned quantum experiment, duplicates included
     instances = 2 * 2 * len(SIZES)
-    assert len(classical) == instances * 4  # exact, greedy, local search, simulated annealing
+    # exact, greedy, local search, simulated annealing + random sampling with the grid's one shot count
+    assert len(classical) == instances * 5
+    random = classical[classical["method"] == "random_sampling"]
+    assert set(random["shots"]) == set(GRID["shots"])  # the same shots as the QAOA experiments
     assert results[REQUIRED].notna().all().all(), results[REQUIRED].isna().sum()
     assert list(results.columns) == list(NIGHT_RESULT_DTYPES)
     assert ((results["approximation_ratio"] > 0) & (results["approximation_ratio"] <= 1 + 1e-9)).all()

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from include.problems.baselines import HEURISTICS
+from include.problems.baselines import HEURISTICS, RANDOM_SAMPLING
 
 QAOA = "qaoa"
 EXACT = "exact"
@@ -21,7 +21,11 @@ def method_labels(frame: pd.DataFrame, *, varying: pd.DataFrame | None = None) -
     show_reps = quantum["reps"].nunique() > 1
     show_shots = quantum["shots"].nunique() > 1
 
+    show_random_shots = reference.loc[reference["method"] == RANDOM_SAMPLING, "shots"].nunique() > 1
+
     def label(row: pd.Series) -> str:
+        if row["method"] == RANDOM_SAMPLING and show_random_shots:
+            return f"{RANDOM_SAMPLING} {int(row['shots'])} shots"
         if row["method"] != QAOA:
             return str(row["method"])
         head = "qaoa"
@@ -40,5 +44,6 @@ def label_order(labels: Iterable[str]) -> list[str]:
     """QAOA labels first (sorted), then classical methods in a fixed order."""
     classical_order = [EXACT, *HEURISTICS]
     unique = sorted(set(labels))
-    quantum = [x for x in unique if x not in classical_order]
-    return quantum + [x for x in classical_order if x in unique]
+    random = [x for x in unique if x.startswith(RANDOM_SAMPLING)]
+    quantum = [x for x in unique if x not in classical_order and x not in random]
+    return quantum + [x for x in classical_order if x in unique] + random

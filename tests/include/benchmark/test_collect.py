@@ -25,7 +25,10 @@ def test_collect_lists_what_did_not_run_and_keeps_rows_complete(store: ArtifactS
     not_run = store.read_table(collected["not_run"]["uri"])
     assert collected["missing"] == len(not_run) == len(rest)
     assert len(results[results["method"] == "qaoa"]) == 1
-    assert len(results[results["tier"] == 2]) == 2 * 4
+    assert len(results[results["tier"] == 2]) == 2 * (4 + 1)  # 4 baselines + random sampling at 128 shots
+    random = results[results["method"] == "random_sampling"]
+    assert set(random["shots"]) == {128} and (random["objective"] <= random["optimum"]).all()
+    assert (random["expected_objective"] <= random["objective"]).all()
     assert list(results.columns) == list(NIGHT_RESULT_DTYPES)
     assert results.drop(columns=["approximation_ratio"]).notna().all().all()
     history = store.read_table(collected["history"]["uri"])

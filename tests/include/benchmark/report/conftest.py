@@ -14,7 +14,7 @@ import pytest
 
 from include.benchmark.report.html import BenchmarkReport, render_report
 from include.benchmark.schema import NIGHT_RESULT_DTYPES
-from include.problems.baselines import run_baselines
+from include.problems.baselines import random_sampling, run_baselines
 from include.problems.maxcut import GraphSpec, make_graph
 
 FAMILIES = {"maxcut_regular": ("regular", "unit"), "maxcut_erdos_renyi": ("erdos_renyi", "uniform")}
@@ -40,6 +40,14 @@ def _instance(family: str, n_nodes: int, seed: int) -> tuple[str, tuple[tuple[st
     return instance_hash, runs
 
 
+@cache
+def _random(family: str, n_nodes: int, seed: int, shots: int) -> tuple[float, float, float]:
+    """(best cut, mean cut, seconds) of REAL seeded random sampling with ``shots`` bitstrings."""
+    kind, weights = FAMILIES[family]
+    result = random_sampling(make_graph(GraphSpec(n_nodes, kind, 3, weights, seed)), n_nodes, shots, seed)
+    return result.cut, result.expected_cut, result.seconds
+
+
 def build_results(
     *,
     night: str = "night-3",
@@ -51,12 +59,14 @@ def build_results(
     qaoa_families: tuple[str, ...] | None = None,
     rng_seed: int = 0,
     reused: bool = False,
+    with_random: bool = True,
 ) -> pd.DataFrame:
     """A tidy results table of one night.
 
     Classical rows are REAL: seeded graphs from include.problems.maxcut.make_graph, solved by
     include.problems.baselines.run_baselines (exact, greedy, local_search, simulated_annealing) with
-    their measured run times. QAOA rows are FABRICATED with seeded randomness (numpy
+    their measured run times, and (``with_random``) random_sampling with each QAOA shot count.
+    QAOA rows are FABRICATED with seeded randomness (numpy
     default_rng(rng_seed)): the best sampled cut is the optimum minus a random shortfall that
     grows with size and noise, the expected cut a random fraction below it, stage timings
     random but positive. Nothing here fixes an expected statistic; the tests recompute them.
@@ -103,6 +113,28 @@ def build_results(
                     )
                 if family not in quantum_families:
                     continue
+                for shots in sorted({c[2] for c in configs}) if with_random else []:
+                    cut, mean, seconds = _random(family, n, seed, shots)
+                    rows.append(
+                        base
+                        | {
+                            "experiment_key": _key({"i": instance_hash, "m": "random_sampling", "s": shots}),
+                            "method": "random_sampling",
+                            "backend": "classical",
+                            "noise": "none",
+                            "shots": shots,
+                            "reps": 0,
+                            "objective": cut,
+                            "expected_objective": mean,
+                            "angle_seconds": 0.0,
+                            "compile_seconds": 0.0,
+                            "queue_seconds": 0.0,
+                            "execute_seconds": seconds,
+                            "postprocess_seconds": 0.0,
+                            "cost": 0.0,
+                            "tier": 2,
+                        }
+                    )
                 for backend, noise, shots, reps in configs:
                     penalty = 0.04 * (n - 4) / reps + (0.08 if noise != "ideal" else 0.0)
                     best = optimum * (1.0 - rng.uniform(0.0, penalty))

@@ -26,14 +26,14 @@ def test_report_says_where_qaoa_won_and_from_which_size_it_stopped(results: pd.D
     """Handicap the heuristics at the smallest size so QAOA (boosted to the optimum) wins there only."""
     tweaked = results.copy()
     small = tweaked["n_nodes"] == tweaked["n_nodes"].min()
-    heuristic = small & tweaked["method"].isin(HEURISTICS)
+    heuristic = small & tweaked["method"].isin([*HEURISTICS, "random_sampling"])  # every competitor
     tweaked.loc[heuristic, "approximation_ratio"] = 0.5
     tweaked.loc[small & (tweaked["method"] == "qaoa"), "approximation_ratio"] = 1.0
     report = render_report(tweaked, pd.DataFrame(), night="night-3")
     sizes = sorted(results["n_nodes"].unique())
     text = " ".join(report.headline)
     assert f"on any instance of size ≥ {sizes[1]}" in text
-    assert "QAOA beat the best classical heuristic in" in text
+    assert "QAOA beat the best classical heuristic or random sampling in" in text
     value = quantum_value_added(tweaked)
     assert not value[value["n_nodes"] == sizes[0]]["adds_nothing"].any()
     assert value[value["n_nodes"] > sizes[0]]["adds_nothing"].all()
