@@ -191,7 +191,8 @@ def test_xcom_carries_only_small_artifact_refs(two_nights: Nights) -> None:
             continue
         assert key == "return_value", (task, key)
         refs = value if isinstance(value, list) else [value]
-        assert len(text) <= 300 * max(len(refs), 1), (task, len(text))  # refs are small; documents are not
+        # A ref is two URIs (with the run id) and a hash: ~320 characters; the documents are kilobytes.
+        assert len(text) <= 600 * max(len(refs), 1), (task, len(text))
         for ref in refs:
             assert isinstance(ref, dict) and set(ref) == {"uri", "sha256", "manifest_uri"}, (task, ref)
             assert re.fullmatch(r"[0-9a-f]{64}", str(ref["sha256"])) and str(ref["uri"]).startswith("s3://")
