@@ -99,7 +99,7 @@ def sweep_span(run_id: str) -> tuple[float, int]:
 
 
 def plan_counts(run_id: str) -> dict[str, int]:
-    from include.benchmark.sweep import night_prefix_for
+    from include.benchmark.grid import night_prefix_for
     from include.store.artifacts import ArtifactStore
 
     settings = s3_settings_from_env()

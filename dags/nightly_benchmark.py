@@ -88,75 +88,73 @@ GRID_PARAMS: dict[str, Param] = {
     doc_md=__doc__,
 )
 def nightly_benchmark() -> None:
-    @task(priority_weight=50, weight_rule="absolute")
-    def grid(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from include.benchmark.sweep import SweepGrid, group_by_content, instance_specs
-
-        sweep = SweepGrid.from_params({k: v for k, v in (params or {}).items() if k in GRID_PARAMS})
-        specs, skipped = instance_specs(sweep)
-        return {"grid": sweep.to_params(), "instances": group_by_content(specs), "skipped": skipped}
-
-    @task
-    def instances(plan: Any) -> list[list[dict[str, Any]]]:
-        """One entry per distinct graph: the specs (family, size, seed) that generate it."""
-        return list(plan["instances"])
-
-    @task(priority_weight=40, weight_rule="absolute")
-    def prepare(instance: Any, plan: Any) -> list[dict[str, Any]]:
-        from include.benchmark.sweep import prepare_group
+    # Every task returns artifact refs only (include.benchmark.night stores what they pass on), each
+    # as one XCom: multiple_outputs=False, or a dict annotation would also push its keys one by one.
+    @task(priority_weight=50, weight_rule="absolute", multiple_outputs=False)
+    def grid(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
+        from include.benchmark.night import grid_task
         from operators.operators.sweep import sweep_store
 
-        settings = plan["grid"]
-        return prepare_group(sweep_store(), instance, settings["reps"], angle_evaluations=settings["angle_evaluations"])
+        values = {k: v for k, v in (params or {}).items() if k in GRID_PARAMS}
+        return grid_task(sweep_store(), str(context["run_id"]), values)
 
     @task
-    def plan_night(plan: Any, prepared: Any, **context: Any) -> dict[str, Any]:
-        from include.benchmark.sweep import SweepGrid, night_prefix_for
-        from include.benchmark.sweep import plan_night as plan_experiments
+    def instances(grid_ref: Any) -> list[dict[str, Any]]:
+        """One ref per distinct graph: the specs (family, size, seed) that generate it."""
+        from include.benchmark.night import instance_groups
+        from operators.operators.sweep import sweep_store
+
+        return instance_groups(sweep_store(), grid_ref)
+
+    @task(priority_weight=40, weight_rule="absolute", multiple_outputs=False)
+    def prepare(instance: Any, grid_ref: Any, **context: Any) -> dict[str, Any]:
+        from include.benchmark.night import prepare_task
+        from operators.operators.sweep import sweep_store
+
+        return prepare_task(sweep_store(), str(context["run_id"]), instance, grid_ref)
+
+    @task(multiple_outputs=False)
+    def plan_night(grid_ref: Any, prepared: Any, **context: Any) -> dict[str, Any]:
+        from include.benchmark.night import plan_task
         from operators.operators.sweep import jobservice_url, sweep_store
 
-        return plan_experiments(
-            sweep_store(),
-            night_prefix_for(str(context["run_id"])),
-            SweepGrid.from_params(plan["grid"]),
-            [record for group in prepared for record in group],
-            jobservice_url=jobservice_url(),
-            skipped=plan["skipped"],
+        return plan_task(
+            sweep_store(), str(context["run_id"]), grid_ref, list(prepared), jobservice_url=jobservice_url()
         )
 
     @task
     def batches_for(planned: Any, pool: str) -> list[dict[str, Any]]:
-        """The batches one pool runs (dynamic task mapping needs a list per mapped task)."""
-        return list(planned["batches"].get(pool, []))
+        """The batch refs one pool runs (dynamic task mapping needs a list per mapped task)."""
+        from include.benchmark.night import pool_batches
+        from operators.operators.sweep import sweep_store
 
-    @task(trigger_rule="all_done")
+        return pool_batches(sweep_store(), planned, pool)
+
+    @task(trigger_rule="all_done", multiple_outputs=False)
     def collect(plan: Any, prepared: Any, **context: Any) -> dict[str, Any]:
-        from include.benchmark.sweep import collect_night, night_prefix_for
+        from include.benchmark.night import collect_task
         from operators.operators.sweep import night_of, sweep_store
 
         night, night_date = night_of(context)
-        return collect_night(
-            sweep_store(),
-            night_prefix_for(night),
-            night=night,
-            night_date=night_date,
-            plan=plan,
-            prepared=[record for group in prepared for record in group],
-        )
+        return collect_task(sweep_store(), night, night_date, plan, list(prepared))
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", multiple_outputs=False)
     def verdict(collected: Any, report: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        if collected["missing"]:
-            raise AirflowFailException(
-                f"{collected['missing']} planned experiment(s) have no result (see the report's 'not run' list "
-                f"and {collected['not_run']['uri']}); their batches failed or did not run"
-            )
-        return {"rows": collected["rows"], "report_uri": report["report_uri"]}
+        from include.benchmark.collect import verdict_failure
+        from include.benchmark.night import optional_document
+        from operators.operators.sweep import sweep_store
+
+        failure = verdict_failure(optional_document(sweep_store(), collected))
+        if failure:
+            raise AirflowFailException(failure)
+        if not report:
+            raise AirflowFailException("every experiment ran, but the report task wrote no report")
+        return dict(report)
 
     settings = grid()
-    prepared = prepare.partial(plan=settings).expand(instance=instances(settings))
+    prepared = prepare.partial(grid_ref=settings).expand(instance=instances(settings))
     planned = plan_night(settings, prepared)
     # One pool per backend family (sized in include/governance/policy.yaml); in-process Aer first: cheaper.
     # Map index order is start order, and the plan sorts batches cheapest first.

@@ -76,6 +76,7 @@ class BenchmarkReportLink(BaseOperatorLink):
 
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
         value = XCom.get_value(ti_key=ti_key, key="return_value")
-        if not isinstance(value, dict) or not value.get("report_uri"):
+        if not isinstance(value, dict) or not value.get("manifest_uri"):
             return ""
-        return manifest_browser_url(str(value["report_uri"]))
+        # index.html is an attachment beside the report artifact's manifest (its images beside it).
+        return manifest_browser_url(str(value["manifest_uri"]).rsplit("/", 1)[0] + "/index.html")

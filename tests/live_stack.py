@@ -36,6 +36,22 @@ REPO = Path(__file__).resolve().parent.parent
 COMPONENTS = ("api-server", "scheduler", "triggerer", "dag-processor")
 USER = "admin"
 TERMINAL = {"success", "failed"}
+# A prod-like environment added to the stack's policy: the job service needs approval, as IBM
+# hardware does in prod (tests select it with the Airflow Variable `qflow_environment`).
+APPROVAL_ENVIRONMENT = "prod_like"
+
+
+def write_policy(path: Path) -> Path:
+    """The project's policy plus APPROVAL_ENVIRONMENT (dev's budgets, approval for jobservice:*)."""
+    import yaml
+
+    policy = yaml.safe_load((REPO / "include" / "governance" / "policy.yaml").read_text())
+    policy["environments"][APPROVAL_ENVIRONMENT] = {
+        **policy["environments"]["dev"],
+        "approval_required": ["jobservice:*"],
+    }
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    return path
 
 
 def free_port() -> int:
@@ -149,6 +165,7 @@ class LiveStack:
                 "AIRFLOW_HOME": str(self.home),
                 "QFLOW_STATE_DIR": str(self.root / "state"),  # ledgers of this stack only
                 "QFLOW_JOBSERVICE_URL": jobservice_url,
+                "QFLOW_POLICY_FILE": str(write_policy(self.root / "policy.yaml")),
                 "QFLOW_SWEEP_ROOT": f"tests/live-{secrets.token_hex(4)}/sweep",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home}/airflow.db",
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",

@@ -1,12 +1,19 @@
-"""The nightly sweep's tidy results schema: one row per experiment, in this column order.
+"""The nightly sweep's tables: the tidy results (one row per experiment, in this column order),
+and the skipped / not-run lists.
 
-Its own light module (pandas dtypes only), because both the sweep that writes the table and
-the report that reads it use it.
+Its own light module (pandas only), because both the sweep that writes the tables and the report
+that reads them use it. Not to be confused with ``include.quantum.backends.results.JOB_RESULT_DTYPES``
+(one row per bitstring of a job's normalised result).
 """
 
 from __future__ import annotations
 
-RESULT_COLUMNS: dict[str, str] = {
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+NIGHT_RESULT_DTYPES: dict[str, str] = {
     "night": "string",  # the night's id (its DAG run id)
     "night_date": "string",  # ISO date of the night, for the trend
     "experiment_key": "string",  # sha256 of what ran
@@ -34,7 +41,12 @@ RESULT_COLUMNS: dict[str, str] = {
     "tier": "int64",  # 1 quantum, 2 classical
     "reused": "bool",  # came from the store (an earlier night, or a duplicate tonight)
 }
-TIMING_COLUMNS: tuple[str, ...] = (
+# The per-experiment part of a result row (stored per experiment; a night adds the night columns).
+EXPERIMENT_RESULT_COLUMNS: tuple[str, ...] = tuple(
+    c for c in NIGHT_RESULT_DTYPES if c not in ("night", "night_date", "reused")
+)
+# The stage timings whose sum is time_to_solution_seconds.
+EXPERIMENT_TIMING_COLUMNS: tuple[str, ...] = (
     "angle_seconds",
     "compile_seconds",
     "queue_seconds",
@@ -44,3 +56,13 @@ TIMING_COLUMNS: tuple[str, ...] = (
 # Combinations of the grid that were not attempted, and planned experiments with no result.
 SKIPPED_COLUMNS: tuple[str, ...] = ("family", "n_nodes", "seed", "backend", "noise", "reason")
 NOT_RUN_COLUMNS: tuple[str, ...] = (*SKIPPED_COLUMNS, "experiment_key")
+
+
+def skipped_row(family: str, n_nodes: int, seed: int, backend: str, noise: str, reason: str) -> dict[str, Any]:
+    """One row of the skipped (``SKIPPED_COLUMNS``) or, with its key, not-run list."""
+    return {"family": family, "n_nodes": n_nodes, "seed": seed, "backend": backend, "noise": noise, "reason": reason}
+
+
+def empty_frame(columns: Mapping[str, str]) -> pd.DataFrame:
+    """An empty table with these columns and dtypes."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})

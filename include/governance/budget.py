@@ -241,16 +241,6 @@ class Admission:
     ledger: SpendLedger
     approved: bool = False
 
-    @classmethod
-    def for_environment(
-        cls, variable: str | None = None, *, approved: bool = False, ledger: SpendLedger | None = None
-    ) -> Admission:
-        """The environment from the Airflow Variable's value (passed in), else QFLOW_ENVIRONMENT."""
-        from include.governance.policy import current_environment_name, load_policy
-
-        policy = load_policy()
-        return cls(policy, current_environment_name(policy, variable), ledger or SpendLedger(), approved)
-
     def admit(self, key: str, backend: str, shots: int) -> Reservation:
         name, environment = self.policy.environment(self.environment_name)
         if environment.needs_approval(backend) and not self.approved:

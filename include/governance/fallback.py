@@ -161,7 +161,7 @@ def classical_counts(heuristics: Any, shots: int, transpiler: Mapping[str, Any])
     import pandas as pd
 
     from include.problems.baselines import HEURISTICS
-    from include.quantum.backends.results import RESULT_COLUMNS
+    from include.quantum.backends.results import JOB_RESULT_DTYPES
 
     rows = heuristics[heuristics["method"].isin(HEURISTICS)] if "method" in heuristics else heuristics
     if rows.empty:
@@ -187,4 +187,4 @@ def classical_counts(heuristics: Any, shots: int, transpiler: Mapping[str, Any])
             "postprocess_seconds": [0.0],
         }
     )
-    return frame[list(RESULT_COLUMNS)].astype(RESULT_COLUMNS)
+    return frame[list(JOB_RESULT_DTYPES)].astype(JOB_RESULT_DTYPES)

@@ -131,13 +131,16 @@ def cut_value(bits: np.ndarray, edges: pd.DataFrame) -> float:
     return float(cut_values(bits, edges)[0])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CutStatistics:
     """What a measured distribution says about a MaxCut instance."""
 
     expected_cut: float  # the mean cut over the shots: the distribution's quality
     best_bitstring: str
     best_cut: float  # the best single sample
+    bitstrings: list[str]  # the distinct outcomes, sorted
+    counts: np.ndarray  # how often each was measured
+    cuts: np.ndarray  # each one's cut value
 
 
 def cut_statistics(counts: Mapping[str, int], edges: pd.DataFrame) -> CutStatistics:
@@ -147,7 +150,7 @@ def cut_statistics(counts: Mapping[str, int], edges: pd.DataFrame) -> CutStatist
     weights = np.array([counts[k] for k in keys], dtype=np.float64)
     cuts = cut_values(bits, edges)
     best = int(np.argmax(cuts))
-    return CutStatistics(float(cuts @ weights / weights.sum()), keys[best], float(cuts[best]))
+    return CutStatistics(float(cuts @ weights / weights.sum()), keys[best], float(cuts[best]), keys, weights, cuts)
 
 
 def bitstring_to_bits(bitstring: str) -> np.ndarray:

@@ -397,13 +397,13 @@ class QuantumSubmitOperator(FallbackTiersMixin, ArtifactStageOperator):
     ) -> ArtifactRef:
         import pandas as pd
 
-        from include.quantum.backends.results import RESULT_COLUMNS
+        from include.quantum.backends.results import JOB_RESULT_DTYPES
         from include.store.artifacts import ArtifactRef
 
         frame = (
             outcome.value
             if outcome.value is not None
-            else pd.DataFrame({c: pd.Series([], dtype=t) for c, t in RESULT_COLUMNS.items()})
+            else pd.DataFrame({c: pd.Series([], dtype=t) for c, t in JOB_RESULT_DTYPES.items()})
         )
         return store.put_table(
             prefix,

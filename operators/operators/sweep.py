@@ -1,7 +1,8 @@
 """The nightly sweep's Airflow layer: the store, the job service URL and budget admission from
 connections and the policy, and the report operator with its "Benchmark report" link.
 
-The work itself is in ``include.benchmark.sweep``; these functions only supply what Airflow owns."""
+The work itself is in ``include.benchmark`` (``batches``, ``collect``); these functions only supply
+what Airflow owns."""
 
 from __future__ import annotations
 
@@ -34,11 +35,10 @@ def jobservice_url() -> str | None:
 def budget_admission() -> Admission:
     """The environment's admission (Airflow Variable ``qflow_environment``, else the default):
     the same spend ledger and policy as every other quantum submission."""
-    from airflow.sdk import Variable
+    from operators.operators.policy import environment_admission
 
-    from include.governance.budget import Admission
-
-    return Admission.for_environment(Variable.get("qflow_environment", default=None))
+    admission: Admission = environment_admission()
+    return admission
 
 
 def quantum_conn_id() -> str | None:
@@ -61,14 +61,23 @@ class SweepBatchOperator(BaseOperator):
     retried task finishes that job instead of submitting (and paying for) another.
     """
 
-    template_fields = ("batch",)
+    template_fields = ("batch_ref",)
     ui_color = "#efe4fb"
 
     def __init__(self, *, batch: Any, deferrable: bool = True, poll_interval: float = 2.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.batch = batch
+        self.batch_ref = batch  # an artifact ref (XCom carries refs only); the batch is read from the store
         self.deferrable = deferrable
         self.poll_interval = poll_interval
+        self._batch: dict[str, Any] | None = None
+
+    @property
+    def batch(self) -> dict[str, Any]:
+        if self._batch is None:
+            from include.benchmark.night import read_document
+
+            self._batch = dict(read_document(sweep_store(), self.batch_ref))
+        return self._batch
 
     def _backend(self) -> Any:
         return QuantumBackendHook(str(self.batch["spec"]), quantum_conn_id()).get_conn()
@@ -80,7 +89,7 @@ class SweepBatchOperator(BaseOperator):
         return reservation
 
     def _submission(self, store: ArtifactStore) -> Any:
-        from include.benchmark.sweep import BatchSubmission, submission_uri
+        from include.benchmark.batches import BatchSubmission, submission_uri
         from include.store.artifacts import ArtifactError
 
         try:
@@ -88,9 +97,10 @@ class SweepBatchOperator(BaseOperator):
         except ArtifactError:
             return None
 
-    def execute(self, context: Any) -> dict[str, Any]:
-        from include.benchmark.sweep import BatchOutcome, submission_uri, submit_batch
-        from include.quantum.backends.errors import QuantumError, call_with_retries
+    def execute(self, context: Any) -> dict[str, str | None]:
+        from include.benchmark.batches import BatchOutcome, stored_job_status, submission_uri, submit_batch
+        from include.benchmark.night import store_outcome
+        from include.quantum.backends.errors import call_with_retries
         from include.quantum.backends.execute import wait_for_result
 
         store = sweep_store()
@@ -99,10 +109,10 @@ class SweepBatchOperator(BaseOperator):
         status: Any = None
         if submission is not None:  # a resumed or retried task: the job already exists
             backend = self._backend()
-            try:
-                status = call_with_retries(lambda: backend.status(submission.job_id))
-            except QuantumError as exc:  # e.g. an in-process Aer job from a process that is gone
-                self.log.warning("stored job %s is not available (%s); submitting the batch again", submission, exc)
+            # Transient errors are retried (and fail the task if they last); only an unknown job resubmits.
+            status = stored_job_status(backend, submission.job_id)
+            if status is None:
+                self.log.warning("the provider does not know stored job %s; submitting the batch again", submission)
                 submission = None
             else:
                 self.log.info("batch %s: job %s already submitted (%s)", self.batch["batch"], submission.job_id, status)
@@ -110,9 +120,10 @@ class SweepBatchOperator(BaseOperator):
             submission, backend = submit_batch(store, self.batch, jobservice_url=jobservice_url(), admit=self._admit)
             if submission is None:
                 self.log.info("batch %s: every experiment is already stored", self.batch["batch"])
-                return BatchOutcome(
+                outcome = BatchOutcome(
                     int(self.batch["batch"]), str(self.batch["spec"]), already_stored=len(self.batch["experiment_ids"])
-                ).to_xcom()
+                )
+                return store_outcome(store, self.batch, outcome.to_xcom())
             store.put_bytes(submission_uri(store, self.batch), submission.to_json(), "application/json")
             self.log.info(
                 "batch %s: %d circuits submitted as job %s (%s)",
@@ -138,7 +149,7 @@ class SweepBatchOperator(BaseOperator):
             )
         return self._finish(store, submission, wait_for_result(backend, submission.job_id), context)
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, str | None]:
         from airflow.sdk.exceptions import AirflowException
 
         from include.quantum.backends.errors import call_with_retries
@@ -155,14 +166,15 @@ class SweepBatchOperator(BaseOperator):
         backend = self._backend()
         return self._finish(store, submission, call_with_retries(lambda: backend.result(submission.job_id)), context)
 
-    def _finish(self, store: ArtifactStore, submission: Any, raw: Any, context: Any) -> dict[str, Any]:
-        from include.benchmark.sweep import finish_batch
+    def _finish(self, store: ArtifactStore, submission: Any, raw: Any, context: Any) -> dict[str, str | None]:
+        from include.benchmark.batches import finish_batch
+        from include.benchmark.night import store_outcome
 
         outcome = finish_batch(
             store, self.batch, submission, raw, settle=budget_admission().settle, night=str(context["run_id"])
         )
         self.log.info("batch %s: stored %d results (job %s)", outcome.batch, outcome.executed, outcome.job_id)
-        return outcome.to_xcom()
+        return store_outcome(store, self.batch, outcome.to_xcom())
 
 
 class SweepReportOperator(ArtifactStageOperator):
@@ -177,18 +189,20 @@ class SweepReportOperator(ArtifactStageOperator):
         self.plan = plan
 
     def execute(self, context: Any) -> dict[str, str | None]:
-        from include.benchmark.sweep import report_index_uri
+        from include.benchmark.collect import report_index_uri
 
         value = super().execute(context)
-        value["report_uri"] = report_index_uri(self.ref(value))
-        self.log.info("benchmark report: %s", value["report_uri"])
+        self.log.info("benchmark report: %s", report_index_uri(self.ref(value)))
         return value
 
     def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
-        from include.benchmark.sweep import night_prefix_for, store_report
+        from include.benchmark.collect import store_report
+        from include.benchmark.grid import night_prefix_for
+        from include.benchmark.night import read_document
 
         night = str(context["run_id"])
-        return store_report(store, night_prefix_for(night), night=night, collected=self.collected, plan=self.plan)
+        collected, plan = read_document(store, self.collected), read_document(store, self.plan)
+        return store_report(store, night_prefix_for(night), night=night, collected=collected, plan=plan)
 
 
 def night_of(context: Mapping[str, Any]) -> tuple[str, str]:

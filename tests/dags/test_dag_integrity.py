@@ -118,3 +118,13 @@ def test_default_params_convert_to_the_params_dataclasses(dagbag) -> None:
     assert dagbag.dags["qaoa_maxcut"].params["edge_list_uri"] is None and qaoa.edge_list_uri == ""
     vqc = VQCClassifierParams.from_mapping(dict(dagbag.dags["vqc_classifier"].params))
     assert (vqc.data_uri, vqc.features) == ("", "")
+
+
+def test_nightly_run_tasks_use_the_pools_the_plan_assigns(dagbag) -> None:
+    """The plan puts each batch in its backend's pool (backend_profile); the DAG's run tasks must
+    take exactly those pools, or their batches would never be picked up."""
+    from include.quantum.backends.registry import backend_profile
+
+    dag = dagbag.dags["nightly_benchmark"]
+    assert dag.get_task("run_aer").pool == backend_profile("aer:statevector").pool
+    assert dag.get_task("run_jobservice").pool == backend_profile("jobservice").pool

@@ -14,7 +14,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from include.benchmark.sweep import RESULT_COLUMNS, night_prefix_for
+from include.benchmark.grid import night_prefix_for
+from include.benchmark.schema import NIGHT_RESULT_DTYPES
 from include.emulator.process import JobServiceProcess
 from include.store.artifacts import ArtifactStore
 from tests.conftest import airflow_dags_test
@@ -36,7 +37,7 @@ GRID = {
     "angle_evaluations": 40,
 }
 SWEEP_ROOT = f"tests/sweep-{uuid.uuid4().hex[:10]}"
-REQUIRED = [c for c in RESULT_COLUMNS if c not in ("approximation_ratio", "expected_approximation_ratio")]
+REQUIRED = [c for c in NIGHT_RESULT_DTYPES if c not in ("approximation_ratio", "expected_approximation_ratio")]
 
 
 @dataclass(frozen=True)
@@ -131,9 +132,12 @@ def test_results_table_has_one_complete_row_per_experiment(store: ArtifactStore,
     classical = results[results["tier"] == 2]
     assert len(quantum) == len(plan)  # one row per planned quantum experiment, duplicates included
     instances = 2 * 2 * len(SIZES)
-    assert len(classical) == instances * 4  # exact, greedy, local search, simulated annealing
+    # exact, greedy, local search, simulated annealing + random sampling with the grid's one shot count
+    assert len(classical) == instances * 5
+    random = classical[classical["method"] == "random_sampling"]
+    assert set(random["shots"]) == set(GRID["shots"])  # type: ignore[call-overload]  # the same shots as the QAOA experiments
     assert results[REQUIRED].notna().all().all(), results[REQUIRED].isna().sum()
-    assert list(results.columns) == list(RESULT_COLUMNS)
+    assert list(results.columns) == list(NIGHT_RESULT_DTYPES)
     assert ((results["approximation_ratio"] > 0) & (results["approximation_ratio"] <= 1 + 1e-9)).all()
     assert (classical.loc[classical["method"] == "exact", "approximation_ratio"] == 1.0).all()
     assert set(quantum["noise"]) == {"ideal", "fake_kolkata"}  # Aer ran both; the service 'ideal'
@@ -163,6 +167,39 @@ def test_report_and_its_images_are_stored_and_linked(store: ArtifactStore, two_n
     statistics = store.read_table(store.uri(f"{base}/data.parquet"))
     assert len(statistics) > 0
     assert re.search(r"benchmark report: s3://\S+/report/index\.html", output)
+
+
+def test_xcom_carries_only_small_artifact_refs(two_nights: Nights) -> None:
+    """Every task hands on {uri, sha256, manifest_uri} refs (lists of them for mapping), never the
+    prepared records, the plan or the batches themselves; the other XComs are the extra links."""
+    import json
+    import os
+    import sqlite3
+
+    run_id = two_nights.first[0]
+    with sqlite3.connect(Path(os.environ["AIRFLOW_HOME"]) / "airflow.db") as conn:
+        rows = conn.execute(
+            "select task_id, map_index, \"key\", value from xcom where dag_id='nightly_benchmark' and run_id=?",
+            (run_id,),
+        ).fetchall()
+    returned: dict[str, list[object]] = {}
+    for task, _, key, raw in rows:
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        value = json.loads(text)
+        if key.startswith("_link_"):
+            assert isinstance(value, str) and (value == "" or value.startswith("http")), (task, key, value)
+            continue
+        assert key == "return_value", (task, key)
+        refs = value if isinstance(value, list) else [value]
+        # A ref is two URIs (with the run id) and a hash: ~320 characters; the documents are kilobytes.
+        assert len(text) <= 600 * max(len(refs), 1), (task, len(text))
+        for ref in refs:
+            assert isinstance(ref, dict) and set(ref) == {"uri", "sha256", "manifest_uri"}, (task, ref)
+            assert re.fullmatch(r"[0-9a-f]{64}", str(ref["sha256"])) and str(ref["uri"]).startswith("s3://")
+        returned.setdefault(task, []).append(value)
+    expected = {"grid", "instances", "prepare", "plan_night", "aer_batches", "jobservice_batches", "run_aer"}
+    assert expected | {"run_jobservice", "collect", "report", "verdict"} <= set(returned), sorted(returned)
+    assert len(returned["prepare"]) > 1  # one per mapped instance group, each its own small ref
 
 
 def test_pools_and_priorities_are_set(qflow_env: dict[str, str]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from include.quantum.backends.base import JobState, JobStatus, QuantumBackend, RawResult, SamplerJob
-from include.quantum.backends.errors import StructuralQuantumError, classify
+from include.quantum.backends.errors import StructuralQuantumError, UnknownJobError, classify
 from include.quantum.backends.fake import fake_backend
 
 METHODS = ("automatic", "statevector", "matrix_product_state")
@@ -169,7 +169,7 @@ class AerBackend(QuantumBackend):
 
     def status(self, job_id: str) -> JobStatus:
         if job_id not in self._jobs:
-            raise StructuralQuantumError(f"no Aer job {job_id!r} in this process")
+            raise UnknownJobError(f"no Aer job {job_id!r} in this process")
         return self._jobs[job_id][0]
 
     def result(self, job_id: str) -> RawResult:

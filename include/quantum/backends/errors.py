@@ -47,6 +47,11 @@ class StructuralQuantumError(QuantumError):
     error_class = ErrorClass.STRUCTURAL
 
 
+class UnknownJobError(StructuralQuantumError):
+    """The provider does not know this job (HTTP 404, no such job in this process): the one answer
+    that means a stored job id is gone, so only this may lead a caller to submit the work again."""
+
+
 class AuthQuantumError(QuantumError):
     error_class = ErrorClass.AUTH
 
@@ -98,6 +103,8 @@ def from_http_status(status: int, message: str = "") -> QuantumError:
             code=str(status),
             hint="Check the credentials in the Airflow connection",
         )
+    if status == 404:
+        return UnknownJobError(f"HTTP 404: {message or 'not found'}", code="404")
     if status == 402:
         return QuotaQuantumError(f"HTTP {status}: {message or 'quota exhausted'}", code=str(status))
     return StructuralQuantumError(f"HTTP {status}: {message or 'request refused'}", code=str(status))

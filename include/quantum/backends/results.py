@@ -16,7 +16,8 @@ import pandas as pd
 
 from include.quantum.backends.base import RawResult
 
-RESULT_COLUMNS: dict[str, str] = {
+# A job's normalised result: column -> dtype, one row per (pub, parameter set, bitstring).
+JOB_RESULT_DTYPES: dict[str, str] = {
     "kind": "string",  # "counts" or "expectation"
     "pub_index": "int64",
     "parameter_set": "int64",
@@ -75,7 +76,7 @@ def normalise(
     frame["queue_seconds"] = float(raw.timings.get("queue_seconds", 0.0))
     frame["execute_seconds"] = float(raw.timings.get("execute_seconds", 0.0))
     frame["postprocess_seconds"] = float(postprocess_seconds)
-    return frame[list(RESULT_COLUMNS)].astype(RESULT_COLUMNS)
+    return frame[list(JOB_RESULT_DTYPES)].astype(JOB_RESULT_DTYPES)
 
 
 def counts_by_pub(frame: pd.DataFrame) -> list[list[dict[str, int]]]:

@@ -9,7 +9,7 @@ import pytest
 
 import include.governance.policy as policy_module
 from include.governance.budget import Admission, SpendLedger
-from include.governance.policy import PolicyError, clear_policy_cache, load_policy
+from include.governance.policy import PolicyError, clear_policy_cache, current_environment_name, load_policy
 
 POLICY_TEXT = (Path(__file__).resolve().parents[3] / "include" / "governance" / "policy.yaml").read_text()
 
@@ -53,7 +53,8 @@ def test_a_task_loading_through_every_caller_parses_once(
 ) -> None:
     monkeypatch.setenv("QFLOW_POLICY_FILE", str(policy_file))
     ledger = SpendLedger(f"sqlite:///{tmp_path / 'spend.sqlite'}")
-    admission = Admission.for_environment(ledger=ledger)  # the sweep operator's path
+    policy = load_policy()  # as operators.operators.policy.environment_admission builds it
+    admission = Admission(policy, current_environment_name(policy, None), ledger)
     admission.admit("key-1", "aer:statevector", 1024)
     Admission(load_policy(), admission.environment_name, ledger).settle("key-1", "aer:statevector", 1024, 0.01)
     assert parses == [policy_file]

@@ -10,7 +10,7 @@ from include.quantum.backends.aer import AerBackend, choose_method, max_cut_cros
 from include.quantum.backends.base import JobState, SamplerJob, SamplerPub
 from include.quantum.backends.errors import StructuralQuantumError
 from include.quantum.backends.preflight import PreflightLimits, check_fits, preflight
-from include.quantum.backends.results import RESULT_COLUMNS, counts_by_pub, normalise
+from include.quantum.backends.results import JOB_RESULT_DTYPES, counts_by_pub, normalise
 from include.quantum.circuits.qaoa import qaoa_ansatz
 
 
@@ -47,7 +47,7 @@ def test_aer_runs_every_parameter_set_in_one_job_and_normalises_to_the_shared_sc
     raw = backend.result(job_id)
     assert len(raw.counts[0]) == 3 and all(sum(c.values()) == 500 for c in raw.counts[0])
     frame = normalise(raw, transpiler_settings={"optimization_level": 1}, calibration=backend.calibration_snapshot())
-    assert list(frame.columns) == list(RESULT_COLUMNS)
+    assert list(frame.columns) == list(JOB_RESULT_DTYPES)
     assert (frame.groupby("parameter_set")["count"].sum() == 500).all()
     assert set(frame["backend"]) == {"aer:automatic"} and set(frame["provider_job_id"]) == {job_id}
     assert counts_by_pub(frame) == [list(map(dict, raw.counts[0]))]

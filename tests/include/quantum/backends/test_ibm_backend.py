@@ -16,7 +16,7 @@ from qiskit import QuantumCircuit, transpile
 from include.quantum.backends.base import JobState, SamplerJob, SamplerPub
 from include.quantum.backends.errors import AuthQuantumError, StructuralQuantumError, TransientQuantumError
 from include.quantum.backends.ibm import IBMRuntimeBackend, job_state
-from include.quantum.backends.results import RESULT_COLUMNS, normalise
+from include.quantum.backends.results import JOB_RESULT_DTYPES, normalise
 
 
 def bell() -> QuantumCircuit:
@@ -38,7 +38,7 @@ def test_local_testing_mode_runs_a_sampler_job_and_normalises_like_every_backend
     raw = backend.result(job_id)
     assert sum(raw.counts[0][0].values()) == 400
     frame = normalise(raw, transpiler_settings={}, calibration=backend.calibration_snapshot())
-    assert list(frame.columns) == list(RESULT_COLUMNS) and set(frame["backend"]) == {"ibm:fake_manila"}
+    assert list(frame.columns) == list(JOB_RESULT_DTYPES) and set(frame["backend"]) == {"ibm:fake_manila"}
 
 
 def test_status_names_map_to_the_five_states() -> None:

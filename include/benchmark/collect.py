@@ -1,0 +1,251 @@
+"""Collecting a night: one tidy row per experiment (the schema in ``include.benchmark.schema``),
+what did not run, the history of every night, and the stored report."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from include.benchmark.grid import sweep_root
+from include.benchmark.plan import classical_key
+from include.benchmark.schema import (
+    EXPERIMENT_RESULT_COLUMNS,
+    EXPERIMENT_TIMING_COLUMNS,
+    NIGHT_RESULT_DTYPES,
+    NOT_RUN_COLUMNS,
+    empty_frame,
+    skipped_row,
+)
+from include.store.artifacts import ArtifactRef, ArtifactStore, IncompleteArtifactError
+
+
+def classical_rows(prepared: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The classical baselines of every instance, as result rows (computed once per instance)."""
+    rows = []
+    for record in prepared:
+        optimum = float(record["optimum"])
+        for entry in record["classical"]:
+            cut = float(entry["cut"])
+            rows.append(
+                {
+                    "experiment_key": classical_key(record["instance_hash"], entry["method"]),
+                    "instance_hash": record["instance_hash"],
+                    "family": record["family"],
+                    "n_nodes": int(record["n_nodes"]),
+                    "seed": int(record["seed"]),
+                    "method": entry["method"],
+                    "backend": "classical",
+                    "noise": "none",
+                    "shots": 0,
+                    "reps": 0,
+                    "objective": cut,
+                    "expected_objective": cut,
+                    "optimum": optimum,
+                    "approximation_ratio": cut / optimum if optimum > 0 else math.nan,
+                    "expected_approximation_ratio": cut / optimum if optimum > 0 else math.nan,
+                    "angle_seconds": 0.0,
+                    "compile_seconds": 0.0,
+                    "queue_seconds": 0.0,
+                    "execute_seconds": float(entry["seconds"]),
+                    "postprocess_seconds": 0.0,
+                    "time_to_solution_seconds": float(entry["seconds"]),
+                    "cost": 0.0,
+                    "tier": 2,
+                    "reused": bool(record.get("reused", False)),
+                }
+            )
+    return rows
+
+
+def random_sampling_rows(
+    store: ArtifactStore, prepared: Sequence[Mapping[str, Any]], shots_by_instance: Mapping[str, Sequence[int]]
+) -> list[dict[str, Any]]:
+    """The random-sampling baseline: for every instance and every shot count its QAOA experiments
+    used, that many uniform random bitstrings (seeded from the content and the shots), as a
+    classical result row. A nightly QAOA experiment samples once at prepared angles, so its total
+    shots are its ``shots``; value added is judged against this row as well as the heuristics."""
+    from include.problems.baselines import random_sampling
+
+    rows: list[dict[str, Any]] = []
+    graphs: dict[str, Any] = {}
+    for record in prepared:
+        digest = str(record["instance_hash"])
+        for shots in sorted(set(int(s) for s in shots_by_instance.get(digest, ()))):
+            if digest not in graphs:
+                graphs[digest] = store.read_table(ArtifactRef.from_xcom(record["graph"]))
+            result = random_sampling(graphs[digest], int(record["n_nodes"]), shots, seed=int(digest[:8], 16) + shots)
+            optimum = float(record["optimum"])
+            rows.append(
+                {
+                    "experiment_key": classical_key(digest, f"{result.method}:{shots}"),
+                    "instance_hash": digest,
+                    "family": record["family"],
+                    "n_nodes": int(record["n_nodes"]),
+                    "seed": int(record["seed"]),
+                    "method": result.method,
+                    "backend": "classical",
+                    "noise": "none",
+                    "shots": shots,
+                    "reps": 0,
+                    "objective": result.cut,
+                    "expected_objective": result.expected_cut,
+                    "optimum": optimum,
+                    "approximation_ratio": result.cut / optimum if optimum > 0 else math.nan,
+                    "expected_approximation_ratio": result.expected_cut / optimum if optimum > 0 else math.nan,
+                    "angle_seconds": 0.0,
+                    "compile_seconds": 0.0,
+                    "queue_seconds": 0.0,
+                    "execute_seconds": result.seconds,
+                    "postprocess_seconds": 0.0,
+                    "time_to_solution_seconds": result.seconds,
+                    "cost": 0.0,
+                    "tier": 2,
+                    "reused": False,
+                }
+            )
+    return rows
+
+
+def collect_night(
+    store: ArtifactStore,
+    night_prefix: str,
+    *,
+    night: str,
+    night_date: str,
+    plan: Mapping[str, Any],
+    prepared: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """One tidy row per experiment of the night (quantum from the store by key, classical from
+    the prepared instances), appended to the history. Experiments whose result is missing (a
+    batch failed or the night was cut short) are listed as not run, never filled in; so are the
+    experiments the plan could not place because their backend was unreachable."""
+    plan_ref = ArtifactRef.from_xcom(plan["plan"])
+    plan_frame = store.read_table(plan_ref)
+    rows: list[dict[str, Any]] = []
+    missing: list[dict[str, Any]] = []
+    if plan.get("not_run"):
+        missing.extend(store.read_table(ArtifactRef.from_xcom(plan["not_run"])).to_dict("records"))
+    stored: dict[str, dict[str, Any] | None] = {}  # duplicates share one result: read it once
+    for row in plan_frame.itertuples(index=False):
+        prefix = str(row.result_prefix)
+        if prefix not in stored:
+            try:
+                stored[prefix] = store.read_table(store.uri(f"{prefix}/result/data.parquet")).iloc[0].to_dict()
+            except IncompleteArtifactError:  # no manifest: the result was never (completely) written
+                stored[prefix] = None
+        result = stored[prefix]
+        if result is None:
+            reason = "no result: its batch failed or did not run"
+            missing.append(
+                {
+                    **skipped_row(
+                        str(row.family), int(row.n_nodes), int(row.seed), str(row.backend), str(row.noise), reason
+                    ),
+                    "experiment_key": str(row.experiment_key),
+                }
+            )
+            continue
+        rows.append({**result, "reused": str(row.status) != "run"})
+    rows.extend(classical_rows(prepared))
+    shots_by_instance: dict[str, list[int]] = {}
+    for digest, shots in plan_frame[["instance_hash", "shots"]].drop_duplicates().itertuples(index=False):
+        shots_by_instance.setdefault(str(digest), []).append(int(shots))
+    rows.extend(random_sampling_rows(store, prepared, shots_by_instance))
+    frame = pd.DataFrame(rows, columns=[*EXPERIMENT_RESULT_COLUMNS, "reused"])
+    frame.insert(0, "night_date", night_date)
+    frame.insert(0, "night", night)
+    frame = frame[list(NIGHT_RESULT_DTYPES)].astype(NIGHT_RESULT_DTYPES)
+    order = ["n_nodes", "family", "seed", "method", "backend", "noise", "shots", "reps"]
+    frame = frame.sort_values(order, kind="mergesort")
+    frame = frame.reset_index(drop=True)
+    results_ref = store.put_table(
+        night_prefix,
+        "results",
+        frame,
+        stage="collect",
+        inputs=[plan_ref],
+        params={"night": night, "night_date": night_date},
+        measurements={"rows": len(frame), "not_run": len(missing), "reused": int(frame["reused"].sum())},
+        nondeterministic_columns=[*EXPERIMENT_TIMING_COLUMNS, "time_to_solution_seconds", "cost"],
+    )
+    not_run = pd.DataFrame(missing, columns=list(NOT_RUN_COLUMNS)).astype({"n_nodes": "int64", "seed": "int64"})
+    not_run_ref = store.put_table(night_prefix, "not_run", not_run, stage="collect", inputs=[plan_ref])
+    history_ref = append_history(store, frame, night, results_ref)
+    return {
+        "results": results_ref.to_xcom(),
+        "not_run": not_run_ref.to_xcom(),
+        "history": history_ref.to_xcom(),
+        "rows": len(frame),
+        "missing": len(missing),
+        "not_run_reasons": sorted({f"{m['backend']}: {m['reason']}" for m in missing}),
+    }
+
+
+def verdict_failure(collected: Mapping[str, Any] | None) -> str | None:
+    """Why the night fails, or None when every planned experiment has a result. A night with
+    experiments not run — a failed batch, or a configured backend that was unreachable — is
+    never green."""
+    if not collected:
+        return "collect wrote no results table for this night (it failed): nothing can be judged"
+    if collected["missing"]:
+        reasons = "; ".join(collected.get("not_run_reasons") or ["no result"])
+        return (
+            f"{collected['missing']} planned experiment(s) did not run — {reasons} "
+            f"(see the report's 'not run' list and {collected['not_run']['uri']})"
+        )
+    return None
+
+
+def read_history(store: ArtifactStore) -> pd.DataFrame:
+    uri = store.uri(f"{sweep_root()}/history/results/data.parquet")
+    if not store.exists(store.uri(f"{sweep_root()}/history/results/manifest.json")):
+        return empty_frame(NIGHT_RESULT_DTYPES)
+    return store.read_table(uri)
+
+
+def append_history(store: ArtifactStore, night_rows: pd.DataFrame, night: str, night_ref: ArtifactRef) -> ArtifactRef:
+    """History = every night's rows; a re-collected night replaces its own rows."""
+    history = read_history(store)
+    history = history[history["night"] != night]
+    combined = pd.concat([history, night_rows], ignore_index=True) if len(history) else night_rows.copy()
+    combined = combined.astype(NIGHT_RESULT_DTYPES).sort_values(["night_date", "night"], kind="mergesort")
+    return store.put_table(
+        f"{sweep_root()}/history",
+        "results",
+        combined.reset_index(drop=True),
+        stage="history",
+        inputs=[night_ref],
+        params={"nights": int(combined["night"].nunique())},
+        nondeterministic_columns=[*EXPERIMENT_TIMING_COLUMNS, "time_to_solution_seconds", "cost"],
+    )
+
+
+def store_report(
+    store: ArtifactStore, night_prefix: str, *, night: str, collected: Mapping[str, Any], plan: Mapping[str, Any]
+) -> ArtifactRef:
+    """Statistics and the HTML report with its PNG plots, stored together under ``<night>/report/``
+    (index.html beside the images it links). Returns the statistics artifact's ref."""
+    from include.benchmark.report.html import render_report
+
+    results_ref = ArtifactRef.from_xcom(collected["results"])
+    results = store.read_table(results_ref)
+    history = read_history(store)
+    skipped = store.read_table(ArtifactRef.from_xcom(plan["skipped"]))
+    not_run = store.read_table(ArtifactRef.from_xcom(collected["not_run"]))
+    report = render_report(results, history, night=night, skipped=skipped, not_run=not_run)
+    return store.put_table(
+        night_prefix,
+        "report",
+        report.statistics.reset_index(drop=True),
+        stage="report",
+        inputs=[results_ref, ArtifactRef.from_xcom(collected["history"])],
+        params={"night": night, "headline": list(report.headline)},
+        attachments={"index.html": report.html.encode(), **report.images},
+    )
+
+
+def report_index_uri(report_ref: ArtifactRef) -> str:
+    return report_ref.uri.rsplit("/", 1)[0] + "/index.html"
