@@ -48,7 +48,9 @@ def screenshots() -> Path:
     return SCREENSHOTS
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API runs an asyncio loop in this thread while it is open, and
+# tests after the browser module (the triggers' asyncio.run) need the thread without one.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     reason = ensure_chromium()
     if reason:
@@ -61,7 +63,7 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_page(chromium: Any, live_stack: LiveStack, screenshots: Path) -> Iterator[Any]:
     """One page, logged in through the real login form as the simple auth manager's admin."""
     context = chromium.new_context(viewport={"width": 1400, "height": 1000}, base_url=live_stack.base_url)

@@ -130,6 +130,7 @@ def _answer_until_the_run_ends(rest: RestClient, run_id: str, answer: str, timeo
     url = f"/dags/qaoa_maxcut/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails"
     deadline = time.monotonic() + timeout
     answered = 0
+    asked_at: dict[int, float] = {}  # try number -> when it was first seen awaiting input
     while time.monotonic() < deadline:
         run = dict(rest.get(f"/dags/qaoa_maxcut/dagRuns/{run_id}"))
         if run["state"] in ("success", "failed"):
@@ -137,6 +138,14 @@ def _answer_until_the_run_ends(rest: RestClient, run_id: str, answer: str, timeo
             return run
         ti = _ti(rest, "qaoa_maxcut", run_id, "approve")
         if ti["state"] == "awaiting_input":
+            first_seen = asked_at.setdefault(int(ti["try_number"]), time.monotonic())
+            # Answer after a person's reading time, not the instant the task parks: Airflow 3.3
+            # resumes a parked task on the answer at once, and if that lands before the scheduler
+            # has processed the parking worker's exit, it takes the exit for a failure of the
+            # resumed try (seen here every time with a sub-second answer).
+            if time.monotonic() - first_seen < 10:
+                time.sleep(1)
+                continue
             detail = rest.request("GET", url)
             if detail.status_code == 200 and not detail.json().get("response_received"):
                 response = rest.request("PATCH", url, json={"chosen_options": [answer], "params_input": {}})
