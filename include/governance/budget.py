@@ -221,6 +221,134 @@ class SpendLedger:
         if not updated:
             raise KeyError(f"no reservation {key!r} to settle")
 
+    def carve(self, parent: str, key: str, shots: int, cost: float, now: datetime | None = None) -> bool:
+        """Move one job's share (``shots``, estimated ``cost``) out of a loop's up-front reservation
+        ``parent`` into its own reservation ``key``, in one transaction; True if newly carved, False
+        if ``key`` was carved before (a replayed or retried evaluation). Raises BudgetExceeded when
+        what is left of the loop's reservation cannot pay for the job: the loop stops before it
+        submits, and never spends more than it reserved."""
+        now = now or datetime.now(UTC)
+        with self.engine.begin() as conn:
+            existing = conn.execute(sa.select(spend.c.state).where(spend.c.reservation_key == key)).first()
+            if existing is not None and existing.state != "RELEASED":
+                return False
+            loop = conn.execute(sa.select(spend).where(spend.c.reservation_key == parent)).first()
+            if loop is None or loop.state != "RESERVED":
+                raise BudgetExceeded(
+                    f"the loop's reservation {parent[:16]}… is {'missing' if loop is None else loop.state}",
+                    hint="the loop must be admitted (its whole budget reserved) before its first job",
+                )
+            if loop.estimated_cost + 1e-12 < cost or int(loop.shots) < shots:
+                raise BudgetExceeded(
+                    f"the loop's reserved budget is spent: {float(loop.estimated_cost):g} and {int(loop.shots)} shots "
+                    f"left, the next job needs {cost:g} and {shots} shots",
+                    hint="raise max_iterations' budget in the policy, lower shots, or resume on a cheaper backend",
+                )
+            conn.execute(
+                spend.update()
+                .where(spend.c.reservation_key == parent)
+                .values(estimated_cost=spend.c.estimated_cost - cost, shots=spend.c.shots - shots)
+            )
+            values: dict[str, Any] = dict(
+                environment=loop.environment,
+                backend=loop.backend,
+                shots=shots,
+                estimated_cost=cost,
+                settled_cost=None,
+                state="RESERVED",
+                day=now.strftime("%Y-%m-%d"),
+                month=now.strftime("%Y-%m"),
+                created_at=now,
+            )
+            if existing is not None:
+                conn.execute(spend.update().where(spend.c.reservation_key == key).values(**values))
+            else:
+                conn.execute(spend.insert().values(reservation_key=key, **values))
+        return True
+
+    def settle_carved(self, parent: str, key: str, cost: float) -> None:
+        """Settle a carved job at its real cost; what it cost beyond its estimate comes out of what
+        is left of the loop's reservation (so the loop's total stays within what it reserved)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(spend).where(spend.c.reservation_key == key)).first()
+            if row is None:
+                raise KeyError(f"no reservation {key!r} to settle")
+            if row.state == "SETTLED":  # a replayed evaluation collects its job again: settle once
+                return
+            excess = cost - float(row.estimated_cost)
+            conn.execute(
+                spend.update().where(spend.c.reservation_key == key).values(settled_cost=cost, state="SETTLED")
+            )
+            if excess > 0:
+                conn.execute(
+                    spend.update()
+                    .where(spend.c.reservation_key == parent, spend.c.state == "RESERVED")
+                    .values(estimated_cost=sa.func.max(spend.c.estimated_cost - excess, 0.0))
+                    if self.engine.dialect.name == "sqlite"
+                    else spend.update()
+                    .where(spend.c.reservation_key == parent, spend.c.state == "RESERVED")
+                    .values(estimated_cost=sa.func.greatest(spend.c.estimated_cost - excess, 0.0))
+                )
+
+    def return_carved(self, parent: str, key: str) -> None:
+        """A carved job was never submitted: its share goes back to the loop's reservation."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(spend).where(spend.c.reservation_key == key)).first()
+            if row is None or row.state != "RESERVED":
+                return
+            conn.execute(spend.update().where(spend.c.reservation_key == key).values(state="RELEASED"))
+            conn.execute(
+                spend.update()
+                .where(spend.c.reservation_key == parent, spend.c.state == "RESERVED")
+                .values(estimated_cost=spend.c.estimated_cost + row.estimated_cost, shots=spend.c.shots + row.shots)
+            )
+
+    def settle_carved_many(self, parent: str, jobs: list[tuple[str, int, float]], now: datetime | None = None) -> None:
+        """Carve and settle many finished jobs ((key, shots, cost)) in one transaction — the held
+        loop on a free, in-process backend books its evaluations in batches, not one by one."""
+        if not jobs:
+            return
+        now = now or datetime.now(UTC)
+        with self.engine.begin() as conn:
+            loop = conn.execute(sa.select(spend).where(spend.c.reservation_key == parent)).first()
+            if loop is None:
+                raise KeyError(f"no loop reservation {parent!r}")
+            known = {
+                r.reservation_key
+                for r in conn.execute(
+                    sa.select(spend.c.reservation_key).where(spend.c.reservation_key.in_([k for k, _, _ in jobs]))
+                )
+            }
+            fresh = [(k, n, c) for k, n, c in jobs if k not in known]
+            if not fresh:
+                return
+            conn.execute(
+                spend.insert(),
+                [
+                    dict(
+                        reservation_key=k,
+                        environment=loop.environment,
+                        backend=loop.backend,
+                        shots=n,
+                        estimated_cost=c,
+                        settled_cost=c,
+                        state="SETTLED",
+                        day=now.strftime("%Y-%m-%d"),
+                        month=now.strftime("%Y-%m"),
+                        created_at=now,
+                    )
+                    for k, n, c in fresh
+                ],
+            )
+            conn.execute(
+                spend.update()
+                .where(spend.c.reservation_key == parent)
+                .values(
+                    estimated_cost=spend.c.estimated_cost - sum(c for _, _, c in fresh),
+                    shots=spend.c.shots - sum(n for _, n, _ in fresh),
+                )
+            )
+
     def release(self, key: str) -> None:
         """The job was never submitted: give the reservation back."""
         with self.engine.begin() as conn:

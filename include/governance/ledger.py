@@ -127,6 +127,35 @@ class JobLedger:
             raise KeyError(f"no ledger entry for idempotency key {key!r}")
         return entry
 
+    def record_done_many(self, rows: list[tuple[str, str, str, int]]) -> None:
+        """Record finished jobs ((key, backend, provider job id, shots)) in one transaction, skipping
+        keys already recorded: a held loop on a free in-process backend books its jobs in batches."""
+        if not rows:
+            return
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            known = {
+                r.idempotency_key
+                for r in conn.execute(
+                    sa.select(jobs.c.idempotency_key).where(jobs.c.idempotency_key.in_([r[0] for r in rows]))
+                )
+            }
+            fresh = [
+                dict(
+                    idempotency_key=key,
+                    backend=backend,
+                    provider_job_id=job_id,
+                    state="DONE",
+                    shots=shots,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for key, backend, job_id, shots in rows
+                if key not in known
+            ]
+            if fresh:
+                conn.execute(jobs.insert(), fresh)
+
     def count(self, backend: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(jobs)
         if backend:

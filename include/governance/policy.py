@@ -78,6 +78,18 @@ class PendingPolicy(BaseModel):
     max_attempts: int = Field(3, ge=1, le=100)
 
 
+class LoopPolicy(BaseModel):
+    """How variational loops wait: an evaluation whose job is expected to wait longer than
+    ``defer_when_wait_exceeds_seconds`` defers (no worker held) on backends another process can wait
+    on; shorter waits (in-process simulation, an open session) run held. ``checkpoint_every_seconds``
+    batches the checkpoint and ledger writes of a held loop on a free in-process backend."""
+
+    model_config = ConfigDict(extra="forbid")
+    defer_when_wait_exceeds_seconds: float = Field(2.0, ge=0)
+    checkpoint_every_seconds: float = Field(2.0, ge=0)
+    max_depth: int | None = Field(None, gt=0)  # ISA depth limit per circuit (None: no limit)
+
+
 class PoolSpec(BaseModel):
     """An Airflow pool: how many of a backend's tasks may run at once (backpressure per backend)."""
 
@@ -100,6 +112,7 @@ class Policy(BaseModel):
     alert_fraction: float = Field(0.8, gt=0, le=1)
     quantum_value: QuantumValuePolicy = QuantumValuePolicy()
     pending: PendingPolicy = PendingPolicy()
+    loops: LoopPolicy = LoopPolicy()
     pools: dict[str, PoolSpec] = Field(default_factory=lambda: dict(DEFAULT_POOLS))
 
     @model_validator(mode="after")

@@ -179,6 +179,7 @@ class QuantumSubmitOperator(FallbackTiersMixin, ArtifactStageOperator):
         from include.quantum.backends.base import SamplerPub
         from include.quantum.backends.errors import QuantumError
         from include.quantum.backends.preflight import PreflightLimits, check_fits, preflight
+        from include.quantum.backends.registry import backend_profile
         from include.quantum.submission import content_key
         from include.quantum.transpile_cache import TranspileCache, TranspileSettings, circuit_structure
 
@@ -243,7 +244,10 @@ class QuantumSubmitOperator(FallbackTiersMixin, ArtifactStageOperator):
         details["job_id"] = job_id
         try:
             status = self._retrying(lambda: backend.status(job_id), "status")
-            while not status.state.terminal and not self.deferrable:  # wait here, holding the slot
+            # Held (this task waits, holding its slot) when asked, or when no other process can wait
+            # on the job: in-process jobs (Aer, the runtime's local mode) live in this process only.
+            held = not self.deferrable or not backend_profile(self.backend).rules.deferrable
+            while not status.state.terminal and held:
                 time.sleep(self.poll_interval)
                 status = self._retrying(lambda: backend.status(job_id), "status")
         except QuantumError as exc:  # the job exists but cannot be observed: it may run and be charged
@@ -269,20 +273,19 @@ class QuantumSubmitOperator(FallbackTiersMixin, ArtifactStageOperator):
         )
         raise AssertionError("defer() raises TaskDeferred")  # pragma: no cover
 
-    def _submit_once(self, backend: Any, pub: Any, shots: int, key: str, total_shots: int) -> str:
-        """Admission, then the core's claim + find-or-submit (include.quantum.submission)."""
-        from include.quantum.backends.base import SamplerJob
-        from include.quantum.submission import submit_once
+    def _protocol(self, backend: Any) -> Any:
+        """The core's submission protocol (include.quantum.submission), with this task's admission."""
+        from include.quantum.submission import SubmissionProtocol
 
-        self._admit(key, backend.name, total_shots)
-        return submit_once(
-            backend,
-            SamplerJob([pub], shots, key, {"seed": self._seed()}),
-            total_shots,
-            ledger=self._ledger(),
-            release=self._admission().release,
-            retrying=self._retrying,
+        return SubmissionProtocol(
+            backend, ledger=self._ledger(), admission=self._admission(), retrying=self._retrying, admit=self._admit
         )
+
+    def _submit_once(self, backend: Any, pub: Any, shots: int, key: str, total_shots: int) -> str:
+        """Admission, then the protocol's claim + find-or-submit."""
+        from include.quantum.backends.base import SamplerJob
+
+        return str(self._protocol(backend).start(SamplerJob([pub], shots, key, {"seed": self._seed()}), total_shots))
 
     def _settle_at_estimate(self, key: str) -> None:
         """Close a reservation whose job was submitted but will not be followed: charge its estimate
@@ -350,7 +353,10 @@ class QuantumSubmitOperator(FallbackTiersMixin, ArtifactStageOperator):
             ledger.update(key, state=state, error=f"job {job_id} ended {state}: {error}")
             return self._fallback(store, prefix, context, details, error)
         started = time.perf_counter()
-        raw = backend.result(job_id)
+        protocol = self._protocol(backend)
+        if not protocol.profile.rules.durable_jobs and not protocol._known(job_id):
+            raise AirflowFailException(f"in-process job {job_id} is gone with the process that ran it")
+        raw = protocol.collect(key, job_id, int(details["shots"]))  # result, ledger DONE, settled at real cost
         frame = normalise(
             raw,
             transpiler_settings=details["transpiler"],
@@ -378,10 +384,9 @@ class QuantumSubmitOperator(FallbackTiersMixin, ArtifactStageOperator):
                 + float(frame["postprocess_seconds"].iloc[0] if len(frame) else 0.0),
             },
         )
-        ledger.update(key, state="DONE", result_uri=ref.uri)
+        ledger.update(key, result_uri=ref.uri)
         # The result cache (tier 3): the same circuit, parameters, shots and backend, in any run.
         ResultCache(store).remember(details["content_key"], ref)
-        self._admission().settle(key, backend.name, int(details["shots"]), raw.timings.get("execute_seconds"))
         return ref
 
     def _store_result(

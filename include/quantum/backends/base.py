@@ -132,3 +132,16 @@ class QuantumBackend(ABC):
 
     def cancel(self, job_id: str) -> None:  # noqa: B027 (optional capability)
         """Cancel if the provider supports it."""
+
+    def expected_wait_seconds(self) -> float:
+        """How long a new job is expected to wait before it runs (the loop defers past the policy's
+        threshold). In-process backends run at once; queued providers override this."""
+        return 0.0
+
+    def open_context(self, kind: str, context_id: str | None = None) -> str | None:
+        """Open (or re-attach to ``context_id``) a provider execution context — an IBM session for a
+        loop, a batch for a sweep — for the jobs that follow; its id, or None where there is none."""
+        return None
+
+    def close_context(self) -> None:  # noqa: B027 (optional capability)
+        """Close the context ``open_context`` opened (session time is billed until it is closed)."""

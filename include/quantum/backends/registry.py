@@ -29,14 +29,31 @@ BACKEND_SPECS = (
 )
 
 
+@dataclass(frozen=True)
+class FamilyRules:
+    """How a backend family's jobs behave, as data (the submission protocol and the loop read these).
+
+    pool: the Airflow pool its tasks run in (sized in the policy's `pools:`).
+    durable_jobs: a submitted job outlives the process that submitted it, so a retry *finds* it
+        (never resubmits); otherwise the job died with its process and a retry resubmits the same
+        work with the same seed (the same result, at no cost).
+    deferrable: another process (the triggerer) can wait on its jobs; in-process jobs cannot be.
+    """
+
+    pool: str
+    durable_jobs: bool
+    deferrable: bool
+
+
 # Backend families: the rules that differ between them live here as data, not in branches elsewhere.
-# pool: the Airflow pool their tasks run in (sized in the policy's `pools:`).
-FAMILY_POOLS = {
-    "aer": "qflow_aer",  # in-process simulation: bounded by cores
-    "ibm_local": "qflow_aer",  # ibm:fake_* — the runtime's local testing mode is in-process Aer too
-    "jobservice": "qflow_jobservice",  # jobs in flight on the local job service
-    "ibm": "qflow_ibm",  # IBM Quantum hardware: premium, one at a time
+FAMILY_RULES = {
+    "aer": FamilyRules("qflow_aer", durable_jobs=False, deferrable=False),  # in-process: bounded by cores
+    # ibm:fake_* — the runtime's local testing mode runs Aer inside the submitting process.
+    "ibm_local": FamilyRules("qflow_aer", durable_jobs=False, deferrable=False),
+    "jobservice": FamilyRules("qflow_jobservice", durable_jobs=True, deferrable=True),  # jobs in flight
+    "ibm": FamilyRules("qflow_ibm", durable_jobs=True, deferrable=True),  # IBM hardware: one at a time
 }
+FAMILY_POOLS = {family: rules.pool for family, rules in FAMILY_RULES.items()}
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,10 @@ class BackendProfile:
     canonical: str
     family: str
     pool: str
+
+    @property
+    def rules(self) -> FamilyRules:
+        return FAMILY_RULES[self.family]
 
     @property
     def cost_model_key(self) -> str:

@@ -1,16 +1,17 @@
-"""The QAOA control loop for MaxCut: sampled energies through the backend interface.
+"""The QAOA control loop for MaxCut: sampled energies through the one loop engine.
 
-The ansatz (``include.quantum.circuits.qaoa``) is transpiled once for the backend's target —
-through the transpile cache, which counts the transpilations it really performs — and only bound
-after; the energy is estimated from sampled bitstrings exactly as it would be on hardware.
+``QAOAProblem`` is what the engine needs to know of QAOA: the ansatz (``include.quantum.circuits.qaoa``),
+one pub per evaluation (the parameter vector bound to the transpiled ansatz), and the energy
+estimated from sampled bitstrings exactly as it would be on hardware. ``optimise_qaoa`` runs the
+loop held in this process on any backend (ideal Aer by default), through the submission protocol.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,8 +20,8 @@ from qiskit import QuantumCircuit
 from include.problems.maxcut import cut_statistics, maxcut_ising
 from include.quantum.backends.base import QuantumBackend
 from include.quantum.circuits.qaoa import QAOAConfigError, linear_ramp_point
-from include.quantum.loops.optimiser import check_optimiser, minimise_within_budget
-from include.quantum.transpile_cache import TranspileCache, TranspileSettings
+from include.quantum.loops.engine import Evaluation, LoopConfigError, LoopOutcome
+from include.quantum.transpile_cache import TranspileCache
 
 
 @dataclass
@@ -40,10 +41,12 @@ class QAOAResult:
     best_cut: float
     expected_cut: float
     iterations: list[IterationRecord] = field(default_factory=list)
+    evaluations: list[Evaluation] = field(default_factory=list)
     transpile_seconds: float = 0.0
     execute_seconds: float = 0.0
     transpile_count: int = 0  # transpilations the cache really ran for this loop (0 when reused)
     circuit: QuantumCircuit | None = None  # the transpiled (ISA) circuit that ran
+    checkpoint_writes: int = 0
 
     def trace_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -53,7 +56,37 @@ class QAOAResult:
                 "energy": [r.energy for r in self.iterations],
                 "expected_cut": [r.expected_cut for r in self.iterations],
                 "best_sampled_cut": [r.best_sampled_cut for r in self.iterations],
+                "backend": [e.backend for e in self.evaluations],
+                "mode": [e.mode for e in self.evaluations],
+                "job_id": [e.job_id for e in self.evaluations],
+                "run_id": [e.run_id for e in self.evaluations],
             }
+        )
+
+    @classmethod
+    def from_outcome(cls, outcome: LoopOutcome) -> QAOAResult:
+        best_so_far = -math.inf
+        records = []
+        for e in outcome.evaluations:
+            best_so_far = max(best_so_far, float(e.metrics["best_cut"]))
+            records.append(
+                IterationRecord(e.iteration, e.parameters, e.value, float(e.metrics["expected_cut"]), best_so_far)
+            )
+        best = outcome.best
+        sampled = max(outcome.evaluations, key=lambda e: (float(e.metrics["best_cut"]), -e.iteration), default=None)
+        return cls(
+            best_parameters=list(best.parameters) if best else [],
+            best_energy=best.value if best else math.nan,
+            best_bitstring=str(sampled.metrics["best_bitstring"]) if sampled else "",
+            best_cut=float(sampled.metrics["best_cut"]) if sampled else math.nan,
+            expected_cut=float(best.metrics["expected_cut"]) if best else math.nan,
+            iterations=records,
+            evaluations=outcome.evaluations,
+            transpile_seconds=outcome.transpile_seconds,
+            execute_seconds=outcome.execute_seconds,
+            transpile_count=outcome.transpile_count,
+            circuit=outcome.isa[0] if outcome.isa else None,
+            checkpoint_writes=outcome.checkpoint_writes,
         )
 
 
@@ -70,6 +103,37 @@ class CountsObjective:
         return self.offset - stats.expected_cut, stats.expected_cut, stats.best_bitstring, stats.best_cut
 
 
+class QAOAProblem:
+    """QAOA MaxCut for the loop engine: θ (in circuit.parameters order, β before γ) → one pub."""
+
+    kind = "qaoa_maxcut"
+    rhobeg = 0.25
+
+    def __init__(
+        self, ansatz: QuantumCircuit, objective: CountsObjective, initial_point: Sequence[float] | None = None
+    ) -> None:
+        from include.quantum.loops.qaoa_angles import in_circuit_order
+
+        reps = ansatz.num_parameters // 2
+        if initial_point is None:
+            initial_point = in_circuit_order(linear_ramp_point(reps), [p.name for p in ansatz.parameters])
+        start = np.asarray(initial_point, dtype=float)
+        if start.shape != (2 * reps,):
+            raise QAOAConfigError(f"initial_point has {start.size} values; QAOA with reps={reps} needs {2 * reps}")
+        self.circuits = [ansatz]
+        self.start = start
+        self.objective = objective
+
+    def pubs(self, isa: Sequence[Any], theta: np.ndarray) -> list[Any]:
+        from include.quantum.backends.base import SamplerPub
+
+        return [SamplerPub(isa[0], np.asarray(theta, dtype=float)[None, :])]
+
+    def score(self, counts: Sequence[Sequence[Mapping[str, int]]]) -> tuple[float, dict[str, Any]]:
+        energy, expected_cut, bitstring, cut = self.objective.evaluate(dict(counts[0][0]))
+        return energy, {"expected_cut": expected_cut, "best_cut": cut, "best_bitstring": bitstring}
+
+
 def optimise_qaoa(
     ansatz: QuantumCircuit,
     objective: CountsObjective,
@@ -79,83 +143,35 @@ def optimise_qaoa(
     max_iterations: int = 100,
     seed: int = 7,
     initial_point: Sequence[float] | None = None,
-    previous: Sequence[IterationRecord] = (),
-    on_iteration: Callable[[IterationRecord], None] | None = None,
     backend: QuantumBackend | None = None,
-    job_key: str = "qaoa",
     transpile_cache: TranspileCache | None = None,
+    protocol: Any = None,
+    checkpoint: Any = None,
+    run: Sequence[Any] = ("qaoa", "local", "optimise", -1),
+    flush_seconds: float = 2.0,
 ) -> QAOAResult:
-    """Minimise the sampled QAOA energy of ``ansatz`` on ``backend`` (ideal Aer by default);
-    ``on_iteration`` persists the loop's state. Every evaluation is one job through the backend
-    interface: the ansatz is transpiled once for the backend's target and only bound after.
-
-    ``previous`` and ``initial_point`` resume an interrupted loop: iteration numbers continue
-    and only the remaining budget of ``max_iterations`` is spent.
-    """
+    """Minimise the sampled QAOA energy of ``ansatz`` on ``backend`` (ideal Aer by default), held in
+    this process: every evaluation is one job through the submission protocol, the ansatz is
+    transpiled once for the backend's target and only bound after. A ``checkpoint`` holding
+    evaluations resumes the loop (replayed, not re-run) with the remaining budget."""
     from include.quantum.backends.aer import AerBackend
-    from include.quantum.backends.base import SamplerJob, SamplerPub
-    from include.quantum.backends.execute import run_to_completion
+    from include.quantum.loops.engine import LoopSettings, MemoryCheckpoint, VariationalLoop, run_held
+    from include.quantum.submission import idempotency_key, local_protocol
 
-    reps = ansatz.num_parameters // 2
-    if (problem := check_optimiser(optimiser)) is not None:
-        raise QAOAConfigError(problem)
-    if shots < 1:
-        raise QAOAConfigError(f"shots={shots}: set shots >= 1")
-    if max_iterations < 1:
-        raise QAOAConfigError(f"max_iterations={max_iterations}: set max_iterations >= 1")
     backend = backend if backend is not None else AerBackend(seed=seed)
-    cache = transpile_cache if transpile_cache is not None else TranspileCache()
-    transpiled_before = cache.hits["miss"]
-    isa_circuit, _, transpile_seconds = cache.get_or_transpile(
-        ansatz, backend.target(), backend.calibration_snapshot(), TranspileSettings(seed_transpiler=seed)
-    )
-
-    history: list[IterationRecord] = list(previous)
-    execute_seconds = 0.0
-
-    def sample(theta: np.ndarray) -> dict[str, int]:
-        nonlocal execute_seconds
-        t0 = time.perf_counter()
-        # The key names this exact piece of work: a resubmission after a crash finds the same job.
-        key = f"{job_key}:{len(history)}:{np.round(theta, 12).tolist()}"
-        raw = run_to_completion(backend, SamplerJob([SamplerPub(isa_circuit, theta[None, :])], shots, key))
-        execute_seconds += time.perf_counter() - t0
-        return dict(raw.counts[0][0])
-
-    best_so_far = max((r.best_sampled_cut for r in history), default=-math.inf)
-
-    def energy(theta: np.ndarray) -> float:
-        nonlocal best_so_far
-        value, expected_cut, _, sampled_best = objective.evaluate(sample(theta))
-        best_so_far = max(best_so_far, sampled_best)
-        record = IterationRecord(len(history), [float(t) for t in theta], value, expected_cut, best_so_far)
-        history.append(record)
-        if on_iteration is not None:
-            on_iteration(record)
-        return value
-
-    if initial_point is None:  # θ is in circuit.parameters order (β before γ), as the backend binds it
-        from include.quantum.loops.qaoa_angles import in_circuit_order
-
-        initial_point = in_circuit_order(linear_ramp_point(reps), [p.name for p in ansatz.parameters])
-    start = np.asarray(initial_point, dtype=float)
-    if start.shape != (2 * reps,):
-        raise QAOAConfigError(f"initial_point has {start.size} values; QAOA with reps={reps} needs {2 * reps}")
-    minimise_within_budget(
-        energy, start, method=optimiser, budget=max_iterations, spent=lambda: len(history), rhobeg=0.25
-    )
-    best_record = min(history, key=lambda r: r.energy) if history else None
-    best_theta = np.asarray(best_record.parameters if best_record else start)
-    final_energy, expected_cut, bitstring, cut = objective.evaluate(sample(np.asarray(best_theta, dtype=float)))
-    return QAOAResult(
-        best_parameters=[float(t) for t in best_theta],
-        best_energy=final_energy,
-        best_bitstring=bitstring,
-        best_cut=cut,
-        expected_cut=expected_cut,
-        iterations=history,
-        transpile_seconds=transpile_seconds,
-        execute_seconds=execute_seconds,
-        transpile_count=cache.hits["miss"] - transpiled_before,
-        circuit=isa_circuit,
-    )
+    protocol = protocol if protocol is not None else local_protocol(backend)
+    settings = LoopSettings(optimiser, max_iterations, shots, seed, flush_seconds=flush_seconds)
+    try:
+        loop = VariationalLoop(
+            QAOAProblem(ansatz, objective, initial_point),
+            protocol,
+            checkpoint if checkpoint is not None else MemoryCheckpoint(),
+            settings,
+            run=run,
+            dataset_version="",
+            transpile_cache=transpile_cache,
+        )
+        loop_key = idempotency_key("loop", None, shots, backend.name, [*run, "loop"])
+        return QAOAResult.from_outcome(run_held(loop, loop_key))
+    except LoopConfigError as exc:
+        raise QAOAConfigError(str(exc)) from exc
