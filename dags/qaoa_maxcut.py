@@ -1,6 +1,8 @@
-"""qaoa_maxcut: a seeded (or uploaded) graph → GX validation → Ising/QAOA encoding → QAOA on Aer
-→ classical baselines → approximation ratio and quantum value added, every stage stored in S3
-with a lineage manifest. Trigger it from the web UI's form or with `airflow dags test`."""
+"""qaoa_maxcut: a seeded (or uploaded) graph → GX validation → Ising/QAOA encoding → the QAOA loop
+on the loop backend (one job per evaluation; deferred between evaluations on queued backends) → the
+optimum sampled on the sampling backend → classical baselines → approximation ratio and quantum
+value added, every stage stored in S3 with a lineage manifest. Trigger it from the web UI's form or
+with `airflow dags test`."""
 
 from __future__ import annotations
 
@@ -22,6 +24,17 @@ from operators.operators.policy import HardwareReadinessOperator, approval_branc
 from operators.operators.quantum_submit import QuantumSubmitOperator
 from operators.retries import INFRASTRUCTURE_RETRIES
 
+# Every backend of the registry a MaxCut of up to 24 qubits can use, with what it is (the form shows it).
+LOOP_BACKENDS = {
+    "aer": "ideal Aer in this worker (the method chosen per circuit)",
+    "aer:statevector": "ideal Aer, statevector",
+    "aer:matrix_product_state": "ideal Aer, matrix product state (large, lightly entangled circuits)",
+    "aer:fake_manila": "Aer with IBM Manila's noise (5 qubits)",
+    "aer:fake_sherbrooke": "Aer with IBM Sherbrooke's noise (127 qubits; slow)",
+    "jobservice:fake_manila": "the local job service (a queued provider; 5 qubits)",
+    "ibm:fake_manila": "qiskit-ibm-runtime's local mode (Manila, 5 qubits), one session per loop",
+}
+
 PARAMS = {
     "n_nodes": Param(10, type="integer", minimum=2, maximum=24, title="Number of nodes (qubits)"),
     "graph_kind": Param("regular", enum=["regular", "erdos_renyi", "complete"], title="Graph kind"),
@@ -39,20 +52,26 @@ PARAMS = {
     "shots": Param(1024, type="integer", minimum=1, maximum=100_000, title="Shots per evaluation"),
     "optimiser": Param("COBYLA", enum=["COBYLA", "Nelder-Mead", "Powell"], title="Classical optimiser"),
     "max_iterations": Param(60, type="integer", minimum=1, maximum=2000, title="Max objective evaluations"),
+    "loop_backend": Param(
+        "aer",
+        enum=list(LOOP_BACKENDS),
+        title="Backend for the optimiser loop",
+        description="Where every evaluation of the QAOA loop runs, one job each: "
+        + "; ".join(f"{name} — {text}" for name, text in LOOP_BACKENDS.items())
+        + ". Queued backends defer between evaluations (no worker held while a job waits).",
+    ),
     "backend": Param(
         "aer",
-        enum=[
-            "aer",
-            "aer:statevector",
-            "aer:matrix_product_state",
-            "aer:fake_manila",
-            "aer:fake_sherbrooke",
-            "jobservice:fake_manila",
-            "ibm:fake_manila",
-        ],
+        enum=list(LOOP_BACKENDS),
         title="Backend for the final sampling",
-        description="The optimiser runs on ideal Aer; the optimum is then sampled here (noisy fake backends "
-        "model hardware).",
+        description="The optimum the loop found is sampled here (noisy fake backends model hardware).",
+    ),
+    "resume_from": Param(
+        None,
+        type=["null", "string"],
+        title="Continue another run's loop (run id, optional)",
+        description="The run id of an earlier qaoa_maxcut run on the same problem: its evaluations are kept and "
+        "the loop continues on this run's loop backend (re-transpiled for it) up to max_iterations.",
     ),
     "edge_list_uri": Param(
         None,
@@ -87,7 +106,13 @@ def qaoa_maxcut() -> None:
     graph = MaxCutGraphOperator(task_id="graph", problem=PROBLEM)
     validation = GraphValidateOperator(task_id="validate", graph=graph.output)
     encoding = QAOAEncodeOperator(task_id="encode", problem=PROBLEM, graph=graph.output, validation=validation.output)
-    optimise = QAOAOptimiseOperator(task_id="optimise", problem=PROBLEM, graph=graph.output, encoding=encoding.output)
+    optimise = QAOAOptimiseOperator(
+        task_id="optimise",
+        problem=PROBLEM,
+        graph=graph.output,
+        encoding=encoding.output,
+        loop_backend="{{ params.loop_backend }}",
+    )
     baselines = MaxCutBaselinesOperator(
         task_id="baselines", problem=PROBLEM, graph=graph.output, validation=validation.output
     )

@@ -25,6 +25,8 @@ from include.problems.maxcut import (
     cut_statistics,
     make_graph,
 )
+from include.quantum.backends.errors import QuantumError
+from include.quantum.backends.registry import backend_profile
 from include.quantum.loops.optimiser import OPTIMISERS
 from include.store.artifacts import ArtifactError, ArtifactRef, ArtifactStore, read_parquet_bytes
 from include.store.checkpoint import LoopCheckpoint
@@ -47,6 +49,8 @@ class QAOAMaxCutParams:
     max_iterations: int = 60
     edge_list_uri: str = ""  # empty: generate a seeded graph; else an edge-list Parquet in S3
     backend: str = "aer"  # where the optimum is finally sampled (include.quantum.backends.registry spec)
+    loop_backend: str = "aer"  # where every evaluation of the optimiser loop runs (a registry spec)
+    resume_from: str = ""  # a run id whose loop this run continues (on this run's loop_backend)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> QAOAMaxCutParams:
@@ -67,6 +71,11 @@ class QAOAMaxCutParams:
             raise ProblemSpecError(f"optimiser={self.optimiser!r} is not one of {OPTIMISERS}")
         if self.max_iterations < 1:
             raise ProblemSpecError(f"max_iterations={self.max_iterations}: set max_iterations >= 1")
+        for name in ("backend", "loop_backend"):
+            try:
+                backend_profile(getattr(self, name))
+            except QuantumError as exc:
+                raise ProblemSpecError(f"{name}={getattr(self, name)!r}: {exc}") from exc
         if self.edge_list_uri and not self.edge_list_uri.startswith("s3://"):
             raise ProblemSpecError(
                 f"edge_list_uri={self.edge_list_uri!r} must be an s3://bucket/key URI of a Parquet edge list"
@@ -180,63 +189,151 @@ def stage_encode(
     )
 
 
-def stage_optimise(
-    store: ArtifactStore, prefix: str, graph: ArtifactRef, encoding: ArtifactRef, params: QAOAMaxCutParams
+def loop_identity(graph: ArtifactRef, encoding: ArtifactRef, params: QAOAMaxCutParams) -> dict[str, Any]:
+    """What makes two loops the same loop (a checkpoint resumes only its own): the problem's inputs,
+    the optimiser and its seed — not the backend, the shots or the budget, which may change when a
+    loop is continued elsewhere (``resume_from``)."""
+    return {
+        "kind": "qaoa_maxcut",
+        "optimiser": params.optimiser,
+        "seed": params.seed,
+        "inputs": [graph.sha256, encoding.sha256],
+    }
+
+
+def checkpoint_uri(store: ArtifactStore, prefix: str, stage: str = "optimise") -> str:
+    return store.uri(f"{prefix.strip('/')}/{stage}/checkpoint.json")
+
+
+def resume_checkpoint(
+    store: ArtifactStore, checkpoint: LoopCheckpoint[Any], old_prefix: str, stage: str = "optimise"
 ) -> ArtifactRef:
-    """The QAOA control loop on Aer. Every iteration's parameters and energy are checkpointed
-    to S3, and a retried task resumes from the checkpoint instead of starting over."""
+    """Continue another run's loop (``resume_from``): copy its evaluations into this run's checkpoint;
+    the reference (its stored artifact, else its checkpoint object) that goes into the lineage."""
+    from include.quantum.loops.engine import Evaluation
+
+    source = LoopCheckpoint(store, checkpoint_uri(store, old_prefix, stage), checkpoint.settings, Evaluation)
+    saved = source.saved_settings()
+    if saved is None:
+        raise ProblemSpecError(
+            f"resume_from: {old_prefix} has no {stage} checkpoint; give the run id of a run whose loop ran"
+        )
+    if not source.load():
+        raise ProblemSpecError(
+            f"resume_from: {old_prefix}'s loop is a different loop ({saved}) than this run's ({checkpoint.settings}); "
+            "continue it with the same problem, optimiser and seed"
+        )
+    checkpoint.history = list(source.history)
+    checkpoint.save()
+    artifact_uri = store.uri(f"{old_prefix.strip('/')}/{stage}/data.parquet")
+    if store.exists(artifact_uri.rsplit("/", 1)[0] + "/manifest.json"):
+        manifest = store.read_manifest(artifact_uri)
+        return ArtifactRef(
+            artifact_uri, str(manifest["artifact"]["sha256"]), artifact_uri.rsplit("/", 1)[0] + "/manifest.json"
+        )
+    return store.source_ref(source.uri)
+
+
+def qaoa_loop(
+    store: ArtifactStore,
+    prefix: str,
+    graph: ArtifactRef,
+    encoding: ArtifactRef,
+    params: QAOAMaxCutParams,
+    *,
+    protocol: Any,
+    run: list[Any],
+    allow_deferral: bool = True,
+) -> tuple[Any, list[ArtifactRef]]:
+    """The QAOA loop of this run on ``protocol``'s backend, with its checkpoint loaded (or, for a
+    ``resume_from`` run's first start, the old run's); the loop and its lineage inputs."""
     import io
 
     from qiskit import qpy
 
-    from include.quantum.loops.qaoa import CountsObjective, IterationRecord, optimise_qaoa
+    from include.governance.policy import load_policy
+    from include.quantum.backends.preflight import PreflightLimits
+    from include.quantum.loops.engine import Evaluation, LoopSettings, VariationalLoop
+    from include.quantum.loops.qaoa import CountsObjective, QAOAProblem
+    from include.quantum.transpile_cache import TranspileCache
 
-    started = time.perf_counter()
-    n_nodes = graph_n_nodes(store, graph)
     ansatz = qpy.load(io.BytesIO(store.read_attachment(encoding, "ansatz.qpy")))[0]
-    objective = CountsObjective(store.read_table(graph), n_nodes)
-    loop_settings = {
-        "optimiser": params.optimiser,
-        "max_iterations": params.max_iterations,
-        "shots": params.shots,
-        "seed": params.seed,
-        "inputs": [graph.sha256, encoding.sha256],
-    }
+    objective = CountsObjective(store.read_table(graph), graph_n_nodes(store, graph))
     checkpoint = LoopCheckpoint(
-        store, store.uri(f"{prefix.strip('/')}/optimise/checkpoint.json"), loop_settings, IterationRecord
+        store, checkpoint_uri(store, prefix), loop_identity(graph, encoding, params), Evaluation
     )
-    previous = checkpoint.load()
+    checkpoint.load()
+    inputs = [graph, encoding]
+    if params.resume_from:
+        from include.store.artifacts import safe_key_part
 
-    resume_point = min(previous, key=lambda r: r.energy).parameters if previous else None
-    loop_started = time.perf_counter()
-    result = optimise_qaoa(
-        ansatz,
-        objective,
-        shots=params.shots,
-        optimiser=params.optimiser,
-        max_iterations=params.max_iterations,
-        seed=params.seed,
-        initial_point=resume_point,
-        previous=previous,
-        on_iteration=checkpoint.append,
-        job_key=f"{prefix}:optimise",
+        old_prefix = f"{prefix.rsplit('/', 1)[0]}/{safe_key_part(params.resume_from)}"
+        if old_prefix.strip("/") == prefix.strip("/"):
+            raise ProblemSpecError(f"resume_from={params.resume_from!r} is this run; give an earlier run's id")
+        if not checkpoint.history and checkpoint.pending is None:
+            inputs.append(resume_checkpoint(store, checkpoint, old_prefix))
+        elif checkpoint.context.get("resumed_from_ref"):
+            inputs.append(ArtifactRef.from_xcom(checkpoint.context["resumed_from_ref"]))
+        checkpoint.context.setdefault("resumed_from_ref", inputs[-1].to_xcom() if len(inputs) > 2 else None)
+    loops = load_policy().loops
+    settings = LoopSettings(
+        params.optimiser,
+        params.max_iterations,
+        params.shots,
+        params.seed,
+        defer_threshold_seconds=loops.defer_when_wait_exceeds_seconds,
+        flush_seconds=loops.checkpoint_every_seconds,
     )
-    loop_seconds = time.perf_counter() - loop_started
-    # Compute = what the loop measures inside itself (transpile + every sampling job); the rest of
-    # the stage's wall time is I/O and bookkeeping (S3 reads, QPY, per-iteration checkpoints).
-    compute_seconds = result.transpile_seconds + result.execute_seconds
+    loop = VariationalLoop(
+        QAOAProblem(ansatz, objective),
+        protocol,
+        checkpoint,
+        settings,
+        run=run,
+        dataset_version=graph.sha256,
+        transpile_cache=TranspileCache(store),
+        limits=PreflightLimits(max_depth=loops.max_depth),
+        allow_deferral=allow_deferral,
+    )
+    return loop, inputs
+
+
+def store_optimise(
+    store: ArtifactStore,
+    prefix: str,
+    params: QAOAMaxCutParams,
+    loop: Any,
+    inputs: list[ArtifactRef],
+    *,
+    seconds: float,
+    worker_seconds: float | None = None,
+) -> ArtifactRef:
+    """The loop's trace (one row per evaluation: where and how it ran) and its optimum."""
+    import io
+
+    from qiskit import qpy
+
+    from include.quantum.loops.qaoa import QAOAResult
+
+    outcome = loop.outcome()
+    result = QAOAResult.from_outcome(outcome)
+    if not result.evaluations:
+        raise ProblemSpecError("the QAOA loop ran no evaluation; raise max_iterations")
+    compute_seconds = result.transpile_seconds + sum(e.seconds for e in result.evaluations if e.mode == "held")
     isa = io.BytesIO()
-    qpy.dump(result.circuit, isa)
-    seconds = time.perf_counter() - started
+    qpy.dump(outcome.isa[0], isa)
+    modes = {m: sum(1 for e in result.evaluations if e.mode == m) for m in ("held", "deferred")}
     return store.put_table(
         prefix,
         "optimise",
         result.trace_frame(),
         stage="optimise",
-        inputs=[graph, encoding],
+        inputs=inputs,
         params={
-            "backend": "aer_simulator",
+            "backend": loop.backend.name,
+            "backends": outcome.by_backend(),  # which evaluations ran where (a moved loop has several)
             "transpiler": {"optimization_level": 1, "seed_transpiler": params.seed},
+            "target_fingerprint": result.evaluations[-1].target_fingerprint,
             "optimiser": params.optimiser,
             "max_iterations": params.max_iterations,
             "shots": params.shots,
@@ -245,6 +342,8 @@ def stage_optimise(
             "best_cut": result.best_cut,
             "expected_cut": result.expected_cut,
             "best_energy": result.best_energy,
+            "resume_from": params.resume_from or None,
+            "evaluation_modes": modes,
         },
         seeds={"simulator": params.seed, "transpiler": params.seed},
         attachments={"isa_circuit.qpy": isa.getvalue()},
@@ -254,15 +353,45 @@ def stage_optimise(
             "execute_seconds": result.execute_seconds,
             "transpile_count": result.transpile_count,
             "iterations": len(result.iterations),
-            "resumed_from_iteration": len(previous),
-            "loop_seconds": loop_seconds,
+            "loop_seconds": seconds,
             "compute_seconds": compute_seconds,
             "io_seconds": max(seconds - compute_seconds, 0.0),
-            # Every evaluation's shots plus the final sample at the best point: the budget the
-            # random-sampling baseline gets.
-            "total_shots": params.shots * (len(result.iterations) + 1),
+            "worker_seconds": worker_seconds,
+            "checkpoint_writes": outcome.checkpoint_writes,
+            # Every evaluation's shots: the budget the random-sampling baseline gets.
+            "total_shots": params.shots * len(result.iterations),
         },
+        nondeterministic_columns=["job_id", "mode", "run_id"],
     )
+
+
+def stage_optimise(
+    store: ArtifactStore,
+    prefix: str,
+    graph: ArtifactRef,
+    encoding: ArtifactRef,
+    params: QAOAMaxCutParams,
+    *,
+    protocol: Any = None,
+    run: list[Any] | None = None,
+) -> ArtifactRef:
+    """The QAOA control loop held in this process on ``params.loop_backend`` (the plain-Python
+    path; the Airflow loop operator runs the same loop and defers between evaluations where the
+    backend queues). Every evaluation is checkpointed to S3; a rerun resumes from it."""
+    from include.quantum.backends.registry import make_backend
+    from include.quantum.loops.engine import run_held
+    from include.quantum.submission import idempotency_key, local_protocol
+
+    started = time.perf_counter()
+    if protocol is None:
+        from include.quantum.backends.jobservice import default_url
+
+        url = default_url() if params.loop_backend.startswith("jobservice") else None
+        protocol = local_protocol(make_backend(params.loop_backend, seed=params.seed, url=url))
+    run = run or ["qaoa_maxcut", prefix, "optimise", -1]
+    loop, inputs = qaoa_loop(store, prefix, graph, encoding, params, protocol=protocol, run=run, allow_deferral=False)
+    run_held(loop, idempotency_key("loop", None, params.shots, loop.backend.name, [*run, "loop"]))
+    return store_optimise(store, prefix, params, loop, inputs, seconds=time.perf_counter() - started)
 
 
 def stage_baselines(store: ArtifactStore, prefix: str, graph: ArtifactRef, seed: int) -> ArtifactRef:

@@ -208,7 +208,7 @@ class SubmissionProtocol:
             if not self.amortised:
                 self.ledger.update(key, state=status.state.value, error=str(error))
             raise error
-        raw = self.retrying(lambda: self.backend.result(job_id), "result")
+        raw: Any = self.retrying(lambda: self.backend.result(job_id), "result")
         usage = raw.timings.get("execute_seconds")
         cost = self._cost_model.settle(total_shots, usage)
         if self.amortised:

@@ -66,6 +66,8 @@ def fails_fast(exc: BaseException) -> bool:
     from include.problems.maxcut import ProblemSpecError
     from include.quantum.backends.errors import QuantumError
     from include.quantum.circuits.qaoa import QAOAConfigError
+    from include.quantum.loops.engine import LoopConfigError
+    from include.quantum.loops.optimiser import ReplayDiverged
     from include.quantum.loops.qaoa_angles import AngleError
     from include.store.artifacts import TamperedArtifactError
 
@@ -74,6 +76,8 @@ def fails_fast(exc: BaseException) -> bool:
         ValidationFailed,
         QAOAConfigError,
         AngleError,
+        LoopConfigError,
+        ReplayDiverged,
         PolicyError,
         FallbackConfigError,
         TamperedArtifactError,

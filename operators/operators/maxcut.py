@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from operators.operators.base import ArtifactStageOperator
+from operators.operators.loop import VariationalLoopOperator
 
 if TYPE_CHECKING:
     from include.pipelines.qaoa_maxcut import QAOAMaxCutParams
@@ -73,10 +74,11 @@ class QAOAEncodeOperator(_MaxCutOperator):
         return stage_encode(store, prefix, self.ref(self.graph), self.ref(self.validation), self.params_obj().reps)
 
 
-class QAOAOptimiseOperator(_MaxCutOperator):
-    """The QAOA control loop on Aer (transpile once, bind per iteration, checkpoint each step)."""
+class QAOAOptimiseOperator(VariationalLoopOperator, _MaxCutOperator):
+    """The QAOA control loop on ``loop_backend``: one job per evaluation through the submission
+    protocol, transpiled once, held or deferred between evaluations, checkpointed each step."""
 
-    template_fields = ("problem", "graph", "encoding")
+    template_fields = ("problem", "graph", "encoding", "loop_backend", "approved")
     ui_color = "#efe4fb"
 
     def __init__(self, *, graph: Any, encoding: Any, **kwargs: Any) -> None:
@@ -84,10 +86,32 @@ class QAOAOptimiseOperator(_MaxCutOperator):
         self.graph = graph
         self.encoding = encoding
 
-    def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
-        from include.pipelines.qaoa_maxcut import stage_optimise
+    def build_loop(
+        self, store: ArtifactStore, prefix: str, context: Any, protocol: Any, run: list[Any]
+    ) -> tuple[Any, list[ArtifactRef]]:
+        from include.pipelines.qaoa_maxcut import qaoa_loop
 
-        return stage_optimise(store, prefix, self.ref(self.graph), self.ref(self.encoding), self.params_obj())
+        params = self.params_obj()
+        return qaoa_loop(
+            store, prefix, self.ref(self.graph), self.ref(self.encoding), params, protocol=protocol, run=run
+        )
+
+    def store_loop(
+        self,
+        store: ArtifactStore,
+        prefix: str,
+        context: Any,
+        loop: Any,
+        inputs: list[ArtifactRef],
+        *,
+        seconds: float,
+        worker_seconds: float,
+    ) -> ArtifactRef:
+        from include.pipelines.qaoa_maxcut import store_optimise
+
+        return store_optimise(
+            store, prefix, self.params_obj(), loop, inputs, seconds=seconds, worker_seconds=worker_seconds
+        )
 
 
 class MaxCutBaselinesOperator(_MaxCutOperator):

@@ -45,10 +45,21 @@ class LoopConfigError(ValueError):
 class VariationalProblem(Protocol):
     """What a workload tells the engine (pure: no queues, retries or budgets)."""
 
-    kind: str  # "qaoa_maxcut", "vqc"
-    circuits: Sequence[Any]  # logical circuits, measured
-    start: np.ndarray  # the initial parameter vector
-    rhobeg: float  # COBYLA's initial step
+    @property
+    def kind(self) -> str:  # "qaoa_maxcut", "vqc"
+        ...
+
+    @property
+    def circuits(self) -> Sequence[Any]:  # logical circuits, measured
+        ...
+
+    @property
+    def start(self) -> np.ndarray:  # the initial parameter vector
+        ...
+
+    @property
+    def rhobeg(self) -> float:  # COBYLA's initial step
+        ...
 
     def pubs(self, isa: Sequence[Any], theta: np.ndarray) -> list[Any]:
         """SamplerPubs for ``theta`` on the transpiled circuits (one job: possibly many pubs/rows)."""
