@@ -87,6 +87,7 @@ QUEUE_SLA_SECONDS = 600.0  # a queued job waiting longer than this falls back
 # Quantum value is judged per workload: the same problem family and size on the same backend.
 WORKLOAD = "qaoa_maxcut:{{ params.graph_kind }}:{{ params.n_nodes }}:{{ params.degree }}:{{ params.backend }}"
 
+APPROVED = "{{ (ti.xcom_pull(task_ids='approve') or {}).get('chosen_options') == ['Approve'] }}"
 # Each field is rendered natively, so operators receive ints and strings, not text.
 PROBLEM = {name: "{{ params." + name + " }}" for name in PARAMS}
 
@@ -108,10 +109,12 @@ def qaoa_maxcut() -> None:
     encoding = QAOAEncodeOperator(task_id="encode", problem=PROBLEM, graph=graph.output, validation=validation.output)
     optimise = QAOAOptimiseOperator(
         task_id="optimise",
+        trigger_rule="none_failed_min_one_success",  # after the approval gate, approved or not needed
         problem=PROBLEM,
         graph=graph.output,
         encoding=encoding.output,
         loop_backend="{{ params.loop_backend }}",
+        approved=APPROVED,
     )
     baselines = MaxCutBaselinesOperator(
         task_id="baselines", problem=PROBLEM, graph=graph.output, validation=validation.output
@@ -123,23 +126,29 @@ def qaoa_maxcut() -> None:
         baseline=baselines.output,
         backend="{{ params.backend }}",
         shots="{{ params.shots }}",
+        loop_backend="{{ params.loop_backend }}",
+        loop_shots="{{ params.shots * params.max_iterations }}",
         fallback_tiers=FALLBACK_TIERS,
     )
     gate = BranchPythonOperator(
         task_id="approval_gate",
         python_callable=approval_branch,
-        op_kwargs={"backend": "{{ params.backend }}", "approval_task_id": "approve", "next_task_id": "sample"},
+        op_kwargs={
+            "backend": ["{{ params.loop_backend }}", "{{ params.backend }}"],
+            "approval_task_id": "approve",
+            "next_task_id": "optimise",
+        },
         do_xcom_push=False,  # XCom carries artifact references only
     )
     approve = ApprovalOperator(
         task_id="approve",
-        subject="Approve qaoa_maxcut on {{ params.backend }}?",
+        subject="Approve qaoa_maxcut: the loop on {{ params.loop_backend }}, the sample on {{ params.backend }}?",
         body="Readiness checklist: {{ ti.xcom_pull(task_ids='readiness')['uri'] }}",
     )
     sample = QuantumSubmitOperator(
         task_id="sample",
         trigger_rule="none_failed_min_one_success",
-        approved="{{ (ti.xcom_pull(task_ids='approve') or {}).get('chosen_options') == ['Approve'] }}",
+        approved=APPROVED,
         circuit=encoding.output,
         parameter_source=optimise.output,
         backend="{{ params.backend }}",
@@ -152,8 +161,8 @@ def qaoa_maxcut() -> None:
         queue_sla_seconds=QUEUE_SLA_SECONDS,
         workload=WORKLOAD,
     )
-    readiness >> gate >> [approve, sample]
-    approve >> sample
+    readiness >> gate >> [approve, optimise]
+    approve >> [optimise, sample]
     MaxCutAggregateOperator(
         task_id="aggregate",
         workload=WORKLOAD,

@@ -324,6 +324,23 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     async def backend() -> dict[str, Any]:
         return service.info
 
+    @app.get("/queue")
+    async def queue() -> dict[str, Any]:
+        """What a new job can expect, like a provider's pending-jobs figure: the configured queue
+        delay, plus the jobs ahead of it times the recent mean run time, spread over the workers."""
+        counts = service.store.counts()
+        ran = [j for j in service.store.recent(20) if j.running_at is not None and j.finished_at is not None]
+        mean_run = sum(j.finished_at - j.running_at for j in ran) / len(ran) if ran else 0.0  # type: ignore[operator]
+        ahead = counts.get("QUEUED", 0) + counts.get("RUNNING", 0)
+        delay = service.faults.config.queue_delay_seconds
+        return {
+            "queued": counts.get("QUEUED", 0),
+            "running": counts.get("RUNNING", 0),
+            "queue_delay_seconds": delay,
+            "mean_run_seconds": mean_run,
+            "expected_wait_seconds": delay + ahead * mean_run / max(settings.workers, 1),
+        }
+
     @app.post("/jobs")
     async def submit(body: JobIn) -> JSONResponse:
         existing = service.store.find(body.idempotency_key)

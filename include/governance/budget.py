@@ -149,20 +149,26 @@ class SpendLedger:
         cost_model: CostModel,
         alert_fraction: float = 0.8,
         now: datetime | None = None,
+        jobs: int = 1,
+        job_shots: int | None = None,
     ) -> Reservation:
+        """Reserve ``shots`` (estimated by ``cost_model``) for ``jobs`` jobs of ``job_shots`` each
+        (a loop reserves all its evaluations at once: the per-job limit applies to each job, the
+        day's and month's budgets to the whole)."""
         if not environment.allows(backend):
             raise PolicyError(
                 f"backend {backend!r} is not allowed in environment {environment_name!r} "
                 f"(allowed: {environment.allowed_backends}); choose another backend or environment"
             )
-        if shots > environment.shots_per_job:
+        per_job = shots if job_shots is None else job_shots
+        if per_job > environment.shots_per_job:
             raise BudgetExceeded(
-                f"{shots} shots exceed the per-job budget of {environment.shots_per_job} in {environment_name!r}",
+                f"{per_job} shots exceed the per-job budget of {environment.shots_per_job} in {environment_name!r}",
                 hint="lower shots or split the job",
             )
         now = now or datetime.now(UTC)
         day, month = now.strftime("%Y-%m-%d"), now.strftime("%Y-%m")
-        cost = cost_model.estimate(shots)
+        cost = cost_model.estimate(per_job) * jobs if job_shots is not None else cost_model.estimate(shots)
         self._ensure_lock_row(environment_name)
         with self.engine.begin() as conn:
             # Take the environment's budget lock before reading what is spent.
@@ -179,7 +185,7 @@ class SpendLedger:
             used = self._usage(conn, environment_name, day, month)
             checks = [
                 ("shots today", used.shots_today, shots, environment.shots_per_day),
-                ("jobs today", used.jobs_today, 1, environment.jobs_per_day),
+                ("jobs today", used.jobs_today, jobs, environment.jobs_per_day),
                 ("spend today", used.spend_today, cost, environment.spend_per_day),
                 ("spend this month", used.spend_month, cost, environment.spend_per_month),
             ]
@@ -369,7 +375,7 @@ class Admission:
     ledger: SpendLedger
     approved: bool = False
 
-    def admit(self, key: str, backend: str, shots: int) -> Reservation:
+    def admit(self, key: str, backend: str, shots: int, *, jobs: int = 1, job_shots: int | None = None) -> Reservation:
         name, environment = self.policy.environment(self.environment_name)
         if environment.needs_approval(backend) and not self.approved:
             raise PolicyError(
@@ -384,6 +390,8 @@ class Admission:
             shots=shots,
             cost_model=self.policy.cost_model(backend),
             alert_fraction=self.policy.alert_fraction,
+            jobs=jobs,
+            job_shots=job_shots,
         )
 
     def settle(self, key: str, backend: str, shots: int, usage_seconds: float | None) -> float:

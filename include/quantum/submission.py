@@ -104,7 +104,9 @@ class SubmissionProtocol:
     def reserve_loop(self, loop_key: str, shots_per_job: int, jobs: int) -> Any:
         """Reserve a whole loop's budget up front (refused, with the budget named, if it does not fit)."""
         self.loop_key = loop_key
-        return self._admit(loop_key, self.backend.name, shots_per_job * jobs)
+        return self.admission.admit(
+            loop_key, self.backend.name, shots_per_job * jobs, jobs=jobs, job_shots=shots_per_job
+        )
 
     def close_loop(self) -> None:
         """The loop ended: book what is unbooked and give back what it reserved and did not use."""

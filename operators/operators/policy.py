@@ -42,7 +42,7 @@ class HardwareReadinessOperator(ArtifactStageOperator):
     """Answers the readiness checklist and stores it; fails (no retry) if the backend needs
     approval and any item fails — an approver should never be asked to approve an unready run."""
 
-    template_fields = ("validation", "baseline", "backend", "shots")
+    template_fields = ("validation", "baseline", "backend", "shots", "loop_backend", "loop_shots")
 
     def __init__(
         self,
@@ -52,6 +52,8 @@ class HardwareReadinessOperator(ArtifactStageOperator):
         backend: str,
         shots: Any,
         fallback_tiers: tuple[int, ...],
+        loop_backend: str | None = None,
+        loop_shots: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -60,6 +62,9 @@ class HardwareReadinessOperator(ArtifactStageOperator):
         self.backend = backend
         self.shots = shots
         self.fallback_tiers = fallback_tiers
+        # The variational loop's backend and its whole loop's shots: approval covers the loop too.
+        self.loop_backend = loop_backend
+        self.loop_shots = loop_shots
 
     def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
         from include.governance.budget import SpendLedger
@@ -69,20 +74,27 @@ class HardwareReadinessOperator(ArtifactStageOperator):
         from include.quantum.backends.registry import backend_profile
 
         backend_name = backend_profile(self.backend).canonical
-        items = readiness_checklist(
-            store,
-            validation=self.ref(self.validation),
-            baseline=self.ref(self.baseline),
-            policy=policy,
-            environment_name=environment_name,
-            backend=backend_name,
-            shots=int(self.shots),
-            fallback_tiers=self.fallback_tiers,
-            spend=SpendLedger(),
-        )
+        checks = [("", backend_name, int(self.shots))]
+        if self.loop_backend:
+            checks.insert(0, ("loop: ", backend_profile(self.loop_backend).canonical, int(self.loop_shots or 0)))
+        items = []
+        environment = policy.environment(environment_name)[1]
+        for label, name, shots in checks:
+            for item in readiness_checklist(
+                store,
+                validation=self.ref(self.validation),
+                baseline=self.ref(self.baseline),
+                policy=policy,
+                environment_name=environment_name,
+                backend=name,
+                shots=shots,
+                fallback_tiers=self.fallback_tiers,
+                spend=SpendLedger(),
+            ):
+                items.append(type(item)(f"{label}{item.item}", item.passed, f"{name}: {item.evidence}"))
         for item in items:
-            self.log.info("readiness: %-28s %s  %s", item.item, "PASS" if item.passed else "FAIL", item.evidence)
-        needs_approval = policy.environment(environment_name)[1].needs_approval(backend_name)
+            self.log.info("readiness: %-34s %s  %s", item.item, "PASS" if item.passed else "FAIL", item.evidence)
+        needs_approval = any(environment.needs_approval(name) for _, name, _ in checks)
         ref = store.put_table(
             prefix,
             "readiness",
@@ -100,8 +112,9 @@ class HardwareReadinessOperator(ArtifactStageOperator):
         return ref
 
 
-def approval_branch(backend: str, approval_task_id: str, next_task_id: str) -> str:
-    """Which task runs next: the approval task when the policy requires one, else submission."""
+def approval_branch(backend: str | list[str], approval_task_id: str, next_task_id: str) -> str:
+    """Which task runs next: the approval task when the policy requires one for any of the run's
+    backends (the loop's and the final sample's), else the first quantum task."""
     from include.governance.policy import PolicyError
 
     policy, environment_name = current_policy_environment()
@@ -111,5 +124,6 @@ def approval_branch(backend: str, approval_task_id: str, next_task_id: str) -> s
         raise AirflowFailException(str(exc)) from exc
     from include.quantum.backends.registry import backend_profile
 
-    backend_name = backend_profile(backend).canonical
-    return approval_task_id if environment.needs_approval(backend_name) else next_task_id
+    backends = [backend] if isinstance(backend, str) else list(backend)
+    needed = any(environment.needs_approval(backend_profile(b).canonical) for b in backends)
+    return approval_task_id if needed else next_task_id

@@ -149,6 +149,10 @@ class JobServiceBackend(QuantumBackend):
     def max_shots(self) -> int:
         return int(self.backend_info()["max_shots"])
 
+    def expected_wait_seconds(self) -> float:
+        """The service's own estimate for a new job (its queue delay and the jobs ahead)."""
+        return float(self._request("GET", "/queue").json()["expected_wait_seconds"])
+
     def calibration_snapshot(self) -> Mapping[str, Any]:
         backend = self._fake_backend
         props = backend.properties() if hasattr(backend, "properties") else None
