@@ -170,6 +170,7 @@ class VariationalLoop:
         self.cache = transpile_cache if transpile_cache is not None else TranspileCache()
         self.limits = limits
         self.allow_deferral = allow_deferral
+        self.resumed_from = len(checkpoint.history)  # evaluations already checkpointed when this process began
         self.isa: list[Any] = []
         self.transpile_seconds = 0.0
         self.transpile_count = 0

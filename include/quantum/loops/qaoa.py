@@ -56,10 +56,9 @@ class QAOAResult:
                 "energy": [r.energy for r in self.iterations],
                 "expected_cut": [r.expected_cut for r in self.iterations],
                 "best_sampled_cut": [r.best_sampled_cut for r in self.iterations],
+                # Where each evaluation ran (a moved loop has several); how it ran (held or deferred,
+                # the provider job, the run) is execution detail, kept beside the table (evaluations.json).
                 "backend": [e.backend for e in self.evaluations],
-                "mode": [e.mode for e in self.evaluations],
-                "job_id": [e.job_id for e in self.evaluations],
-                "run_id": [e.run_id for e in self.evaluations],
             }
         )
 
