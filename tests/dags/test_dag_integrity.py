@@ -52,9 +52,11 @@ def test_qaoa_maxcut_shape_and_param_form(dagbag) -> None:
         "aggregate",
     }
     assert dag.get_task("encode").upstream_task_ids == {"graph", "validate"}
-    assert dag.get_task("optimise").upstream_task_ids == {"graph", "encode"}
+    # The loop runs after the approval gate: approval (where the policy asks) covers the loop backend.
+    assert dag.get_task("optimise").upstream_task_ids == {"graph", "encode", "approval_gate", "approve"}
+    assert dag.get_task("optimise").trigger_rule == "none_failed_min_one_success"
     assert "validate" in dag.get_task("baselines").upstream_task_ids
-    assert dag.get_task("sample").upstream_task_ids == {"encode", "optimise", "baselines", "approval_gate", "approve"}
+    assert dag.get_task("sample").upstream_task_ids == {"encode", "optimise", "baselines", "approve"}
     assert dag.get_task("sample").trigger_rule == "none_failed_min_one_success"
     assert dag.get_task("approval_gate").upstream_task_ids == {"readiness"}
     assert dag.get_task("approve").upstream_task_ids == {"approval_gate"}
@@ -76,8 +78,19 @@ def test_qaoa_maxcut_shape_and_param_form(dagbag) -> None:
         "shots",
         "optimiser",
         "max_iterations",
+        "loop_backend",
+        "backend",
+        "resume_from",
     }
     assert expected <= set(dag.params)
+    # Every backend the form offers for the loop is a registry backend, explained in the form.
+    from include.quantum.backends.registry import backend_profile
+
+    loop_backends = dag.params.get_param("loop_backend").schema["enum"]
+    assert {"aer", "jobservice:fake_manila", "ibm:fake_manila"} <= set(loop_backends)
+    assert all(backend_profile(b) for b in loop_backends)
+    description = dag.params.get_param("loop_backend").description or ""
+    assert all(b in description for b in loop_backends)
     schema = dag.params.get_param("n_nodes").schema
     assert schema["type"] == "integer" and schema["minimum"] == 2
     assert dag.params.get_param("optimiser").schema["enum"] == ["COBYLA", "Nelder-Mead", "Powell"]

@@ -91,7 +91,7 @@ def test_xcom_carries_only_uris_and_hashes(good_run: tuple[str, str]) -> None:
     # The branch records which task it followed (Airflow's skip bookkeeping): task ids, no data.
     others = {(task, key): json.loads(raw) for task, key, raw in rows if key != "return_value" and task not in links}
     assert set(others) == {("approval_gate", "skipmixin_key")}, others
-    assert others["approval_gate", "skipmixin_key"] == {"followed": ["sample"]}
+    assert others["approval_gate", "skipmixin_key"] == {"followed": ["optimise"]}
     assert set(links) == set(returned)
     for task, url in links.items():
         # the api-server's artifact browser: absolute under [api] base_url, else a same-origin path
@@ -126,12 +126,13 @@ def test_budget_exhausted_falls_back_to_the_classical_tier_and_spends_nothing(
     from include.governance.budget import SpendLedger
 
     policy = (Path(__file__).resolve().parents[2] / "include" / "governance" / "policy.yaml").read_text()
-    policy = policy.replace('"aer*":        {per_shot: 0.0}', '"aer*":        {per_shot: 0.01}')  # 512 shots = 5.12
-    assert "per_shot: 0.01" in policy
+    # The final sample's backend (aer = aer:automatic) costs 0.01 a shot; the loop's (statevector) is free.
+    policy = policy.replace('"aer*":        {per_shot: 0.0}', '"aer:automatic": {per_shot: 0.01}\n  "aer*": {per_shot: 0.0}')
+    assert "per_shot: 0.01" in policy  # 512 shots = 5.12
     (tmp_path / "policy.yaml").write_text(policy)  # dev allows 5.0 a day: the job cannot be admitted
     ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     env = {**qflow_env, "QFLOW_POLICY_FILE": str(tmp_path / "policy.yaml"), "QFLOW_LEDGER_URL": ledger_url}
-    run_id, state, output = dags_test(env, SMALL_CONF)
+    run_id, state, output = dags_test(env, {**SMALL_CONF, "loop_backend": "aer:statevector"})
     assert state == "success", output[-3000:]
     assert "fallback: tier 2 (classical)" in output and "spend today budget 5" in output
     base = f"runs/qaoa_maxcut/{safe_key_part(run_id)}"
@@ -170,3 +171,46 @@ def test_quantum_value_routes_a_useless_workload_to_classical_and_records_useful
     assert label["tier"] == 2 and "added nothing" in label["reason"]
     assert label["attempts"][0]["outcome"] == "skipped"
     assert len(record.recent(workload, 100)) == 11  # a classical-tier run is not a quantum measurement
+
+
+def test_loop_on_the_job_service_defers_between_evaluations_and_submits_each_once(
+    qflow_env: dict[str, str], store: ArtifactStore, tmp_path: Path
+) -> None:
+    """`airflow dags test` (triggers in-process): a queued loop backend defers at every evaluation,
+    the service holds one job per evaluation, and the trace says where and how each one ran."""
+    import httpx
+
+    from include.emulator.process import JobServiceProcess
+
+    with JobServiceProcess(tmp_path / "jobs.sqlite", faults={"queue_delay_seconds": 3}) as service:
+        env = {**qflow_env, "QFLOW_JOBSERVICE_URL": service.url, "QFLOW_LEDGER_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+        conf = {"n_nodes": 4, "degree": 2, "reps": 1, "shots": 256, "max_iterations": 4, "seed": 3}
+        run_id, state, output = dags_test(env, {**conf, "loop_backend": "jobservice:fake_manila"})
+        assert state == "success", output[-4000:]
+        jobs = httpx.get(f"{service.url}/jobs", params={"limit": 100}).json()["jobs"]
+    base = f"runs/qaoa_maxcut/{safe_key_part(run_id)}"
+    manifest = store.read_manifest(store.uri(f"{base}/optimise/manifest.json"))
+    evaluations = manifest["measurements"]["evaluations"]
+    assert len(evaluations) == 4 and output.count("deferring (no worker held while it waits)") == 4
+    assert [e["mode"] for e in evaluations] == ["deferred"] * 4
+    assert sorted(e["job_id"] for e in evaluations) == sorted(j["job_id"] for j in jobs)  # one job each
+    assert manifest["params"]["backends"] == {"jobservice:fake_manila": 4}
+    assert {e["backend"] for e in evaluations} == {"jobservice:fake_manila"}
+    assert all(e["target_fingerprint"] and e["measurement_layout"] for e in evaluations)
+
+
+def test_a_loop_backend_the_problem_does_not_fit_fails_before_any_job(
+    qflow_env: dict[str, str], tmp_path: Path
+) -> None:
+    import httpx
+
+    from include.emulator.process import JobServiceProcess
+
+    with JobServiceProcess(tmp_path / "jobs.sqlite") as service:
+        env = {**qflow_env, "QFLOW_JOBSERVICE_URL": service.url, "QFLOW_LEDGER_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+        conf = {"n_nodes": 8, "reps": 1, "shots": 128, "max_iterations": 3, "loop_backend": "jobservice:fake_manila"}
+        _, state, output = dags_test(env, conf)
+        total = httpx.get(f"{service.url}/admin/stats").json()["jobs"]["total"]
+    assert state == "failed"
+    assert "needs 8 qubits but jobservice:fake_manila has 5" in output
+    assert total == 0  # nothing was submitted
