@@ -127,7 +127,8 @@ def test_budget_exhausted_falls_back_to_the_classical_tier_and_spends_nothing(
 
     policy = (Path(__file__).resolve().parents[2] / "include" / "governance" / "policy.yaml").read_text()
     # The final sample's backend (aer = aer:automatic) costs 0.01 a shot; the loop's (statevector) is free.
-    policy = policy.replace('"aer*":        {per_shot: 0.0}', '"aer:automatic": {per_shot: 0.01}\n  "aer*": {per_shot: 0.0}')
+    priced = '"aer:automatic": {per_shot: 0.01}\n  "aer*": {per_shot: 0.0}'
+    policy = policy.replace('"aer*":        {per_shot: 0.0}', priced)
     assert "per_shot: 0.01" in policy  # 512 shots = 5.12
     (tmp_path / "policy.yaml").write_text(policy)  # dev allows 5.0 a day: the job cannot be admitted
     ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"

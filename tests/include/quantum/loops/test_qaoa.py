@@ -6,7 +6,7 @@ import qiskit
 from include.problems.baselines import exact_brute_force
 from include.problems.maxcut import GraphSpec, cut_value, make_graph
 from include.quantum.circuits.qaoa import QAOAConfigError, qaoa_ansatz
-from include.quantum.loops.qaoa import CountsObjective, IterationRecord, optimise_qaoa
+from include.quantum.loops.qaoa import CountsObjective, optimise_qaoa
 from include.quantum.transpile_cache import TranspileCache
 
 
@@ -61,24 +61,25 @@ def test_same_seed_gives_the_same_trace() -> None:
     assert a.trace_frame().equals(b.trace_frame())
 
 
-def test_resume_continues_the_iteration_count_and_spends_only_the_remaining_budget() -> None:
+def test_resume_replays_the_checkpoint_and_spends_only_the_remaining_budget() -> None:
+    from include.quantum.loops.engine import MemoryCheckpoint
+
     ansatz, objective = _problem()
     first = optimise_qaoa(ansatz, objective, shots=256, max_iterations=6, seed=4)
-    previous = first.iterations[:4]
-    seen: list[IterationRecord] = []
-    resumed = optimise_qaoa(
-        ansatz,
-        objective,
-        shots=256,
-        max_iterations=10,
-        seed=4,
-        initial_point=previous[-1].parameters,
-        previous=previous,
-        on_iteration=seen.append,
-    )
-    assert [r.iteration for r in seen] == list(range(4, 4 + len(seen)))
-    assert 0 < len(seen) <= 6
-    assert resumed.iterations[:4] == previous
+    checkpoint = MemoryCheckpoint()
+    checkpoint.history = list(first.evaluations[:4])  # a loop stopped after 4 evaluations
+    resumed = optimise_qaoa(ansatz, objective, shots=256, max_iterations=10, seed=4, checkpoint=checkpoint)
+    assert resumed.evaluations[:4] == first.evaluations[:4]  # replayed from the record, not re-run
+    assert [e.iteration for e in resumed.evaluations] == list(range(len(resumed.evaluations)))
+    assert 4 < len(resumed.evaluations) <= 10
+    # The same trajectory as a loop that was given 10 evaluations from the start.
+    whole = optimise_qaoa(ansatz, objective, shots=256, max_iterations=10, seed=4)
+    assert [(e.parameters, e.value) for e in resumed.evaluations] == [
+        (e.parameters, e.value) for e in whole.evaluations
+    ]
+    # A checkpoint that already holds the whole budget runs nothing more.
+    done = optimise_qaoa(ansatz, objective, shots=256, max_iterations=4, seed=4, checkpoint=checkpoint)
+    assert len(done.evaluations) == len(checkpoint.history) == len(resumed.evaluations)
 
 
 def test_bad_settings_name_the_field() -> None:
