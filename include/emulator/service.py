@@ -329,8 +329,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         """What a new job can expect, like a provider's pending-jobs figure: the configured queue
         delay, plus the jobs ahead of it times the recent mean run time, spread over the workers."""
         counts = service.store.counts()
-        ran = [j for j in service.store.recent(20) if j.running_at is not None and j.finished_at is not None]
-        mean_run = sum(j.finished_at - j.running_at for j in ran) / len(ran) if ran else 0.0  # type: ignore[operator,misc]
+        runs = [
+            j.finished_at - j.running_at
+            for j in service.store.recent(20)
+            if j.running_at is not None and j.finished_at is not None
+        ]
+        mean_run = sum(runs) / len(runs) if runs else 0.0
         ahead = counts.get("QUEUED", 0) + counts.get("RUNNING", 0)
         delay = service.faults.config.queue_delay_seconds
         return {
