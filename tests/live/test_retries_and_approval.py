@@ -67,7 +67,7 @@ def test_a_killed_optimise_task_is_retried_and_resumes_from_its_checkpoint(
             pids = _task_processes(ti["id"])
             if pids:
                 break
-        assert ti["state"] not in ("success", "failed"), f"optimise finished before it could be killed: {ti}"
+        assert ti["state"] not in ("success", "failed"), f"optimise ended before it could be killed ({seen} seen)"
         time.sleep(0.3)
     assert pids, f"no task process found for optimise ({seen} evaluations checkpointed)"
     for pid in pids:
@@ -92,16 +92,17 @@ def test_a_killed_optimise_task_is_retried_and_resumes_from_its_checkpoint(
     assert int(manifest["measurements"]["iterations"]) == len(trace)
 
 
-def _reservations(live_stack: LiveStack) -> int:
-    """Spend-ledger rows of the prod-like environment (one per admitted submission)."""
+def _reservations(live_stack: LiveStack, backend: str) -> int:
+    """Spend-ledger rows of the prod-like environment on ``backend`` (one per admitted submission;
+    the loop's own evaluations on its free simulator are booked under their backend, not this one)."""
     url = live_stack.env.get("QFLOW_LEDGER_URL") or f"sqlite:///{live_stack.root / 'state' / 'ledger.sqlite'}"
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
             if not sa.inspect(conn).has_table("qflow_spend"):
                 return 0
-            query = sa.text("SELECT COUNT(*) FROM qflow_spend WHERE environment = :env")
-            return int(conn.execute(query, {"env": APPROVAL_ENVIRONMENT}).scalar_one())
+            query = sa.text("SELECT COUNT(*) FROM qflow_spend WHERE environment = :env AND backend = :backend")
+            return int(conn.execute(query, {"env": APPROVAL_ENVIRONMENT, "backend": backend}).scalar_one())
     finally:
         engine.dispose()
 
@@ -160,9 +161,9 @@ def test_the_approval_gate_is_answered_through_the_rest_api(
     live_stack: LiveStack, rest: RestClient, approval_environment: str, answer: str
 ) -> None:
     conf: dict[str, object] = {"n_nodes": 4, "degree": 2, "reps": 1, "shots": 256, "max_iterations": 4}
-    conf["backend"] = "jobservice:fake_manila"  # the prod-like policy makes it need approval
+    backend = conf["backend"] = "jobservice:fake_manila"  # the prod-like policy makes it need approval
     run_id = f"approval_{answer.lower()}_{int(time.time())}"
-    jobs_before, reserved_before = _jobs_on_service(live_stack), _reservations(live_stack)
+    jobs_before, reserved_before = _jobs_on_service(live_stack), _reservations(live_stack, backend)
     rest.trigger("qaoa_maxcut", conf, run_id=run_id)
     run = _answer_until_the_run_ends(rest, run_id, answer)
     states = {t["task_id"]: t["state"] for t in rest.task_instances("qaoa_maxcut", run_id)}
@@ -170,8 +171,8 @@ def test_the_approval_gate_is_answered_through_the_rest_api(
         assert run["state"] == "success", states
         assert states["sample"] == "success"
         assert _jobs_on_service(live_stack) == jobs_before + 1  # exactly one job, on the approved backend
-        assert _reservations(live_stack) == reserved_before + 1  # admitted once, in the prod-like budget
+        assert _reservations(live_stack, backend) == reserved_before + 1  # admitted once, in the prod-like budget
     else:
         assert states["sample"] == "skipped", states
         assert _jobs_on_service(live_stack) == jobs_before  # rejected: no submission ...
-        assert _reservations(live_stack) == reserved_before  # ... and no spend reserved
+        assert _reservations(live_stack, backend) == reserved_before  # ... and no spend reserved
