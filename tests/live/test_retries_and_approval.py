@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from include.store.artifacts import ArtifactStore, safe_key_part
 from tests.live_stack import APPROVAL_ENVIRONMENT, LiveStack, RestClient
 
-LOOP_CONF = {"n_nodes": 10, "reps": 2, "shots": 512, "max_iterations": 40, "seed": 11}
+# Long enough (~20 s of held evaluations, checkpointed every 2 s) to be caught mid-way on a loaded machine.
+LOOP_CONF = {"n_nodes": 12, "reps": 2, "shots": 1024, "max_iterations": 80, "seed": 11}
 
 
 def _task_processes(ti_id: str) -> list[int]:
