@@ -44,11 +44,30 @@ class PreflightReport:
 
 
 def check_fits(circuit: Any, target: Any, backend_name: str) -> None:
-    """Before transpiling: a circuit wider than the device can never run there."""
+    """Before transpiling: a circuit wider than the device, or holding an opaque gate (no
+    definition, not in the target, not a standard gate the transpiler can translate), can never
+    run there."""
+    from qiskit.circuit.library import get_standard_gate_name_mapping
+
     if circuit.num_qubits > target.num_qubits:
         raise StructuralQuantumError(
             f"circuit {circuit.name!r} needs {circuit.num_qubits} qubits but {backend_name} has {target.num_qubits}",
             hint="choose a larger backend or a smaller problem",
+        )
+    translatable = set(target.operation_names) | set(get_standard_gate_name_mapping()) | {"barrier", "measure"}
+    opaque = sorted(
+        {
+            inst.operation.name
+            for inst in circuit.data
+            if inst.operation.name not in translatable and getattr(inst.operation, "definition", None) is None
+        }
+    )
+    if opaque:
+        raise StructuralQuantumError(
+            f"circuit {circuit.name!r} uses gate(s) {', '.join(opaque)} that {backend_name}'s target does not "
+            "support and that have no definition to translate",
+            hint=f"define them in terms of standard gates, or choose a backend whose target has "
+            f"{', '.join(opaque)} (its gates: {', '.join(sorted(target.operation_names))})",
         )
 
 
