@@ -88,6 +88,24 @@ class Usage:
     spend_month: float
 
 
+def spend_row(
+    environment: str, backend: str, shots: int, cost: float, settled_cost: float | None, now: datetime
+) -> dict[str, Any]:
+    """A spend-ledger row's values (without its key): RESERVED at its estimate, or SETTLED at
+    ``settled_cost``; booked on ``now``'s day and month."""
+    return dict(
+        environment=environment,
+        backend=backend,
+        shots=shots,
+        estimated_cost=cost,
+        settled_cost=settled_cost,
+        state="RESERVED" if settled_cost is None else "SETTLED",
+        day=now.strftime("%Y-%m-%d"),
+        month=now.strftime("%Y-%m"),
+        created_at=now,
+    )
+
+
 class SpendLedger:
     def __init__(self, url: str | None = None, engine: sa.Engine | None = None) -> None:
         self.engine = engine or ledger_engine(url)
@@ -196,21 +214,11 @@ class SpendLedger:
                         f"this job needs {needed:g}",
                         hint="wait for the next period, raise the budget in the policy file, or use a cheaper backend",
                     )
-            values: dict[str, Any] = dict(
-                reservation_key=key,
-                environment=environment_name,
-                backend=backend,
-                shots=shots,
-                estimated_cost=cost,
-                state="RESERVED",
-                day=day,
-                month=month,
-                created_at=now,
-            )
+            values = spend_row(environment_name, backend, shots, cost, None, now)
             if existing is not None:
-                conn.execute(spend.update().where(spend.c.reservation_key == key).values(**values, settled_cost=None))
+                conn.execute(spend.update().where(spend.c.reservation_key == key).values(**values))
             else:
-                conn.execute(spend.insert().values(**values))
+                conn.execute(spend.insert().values(reservation_key=key, **values))
         alerts = [
             f"QFLOW_BUDGET_ALERT environment={environment_name} {label}={spent + needed:g} of {budget:g} "
             f"({(spent + needed) / budget:.0%})"
@@ -255,17 +263,7 @@ class SpendLedger:
                 .where(spend.c.reservation_key == parent)
                 .values(estimated_cost=spend.c.estimated_cost - cost, shots=spend.c.shots - shots)
             )
-            values: dict[str, Any] = dict(
-                environment=loop.environment,
-                backend=loop.backend,
-                shots=shots,
-                estimated_cost=cost,
-                settled_cost=None,
-                state="RESERVED",
-                day=now.strftime("%Y-%m-%d"),
-                month=now.strftime("%Y-%m"),
-                created_at=now,
-            )
+            values = spend_row(loop.environment, loop.backend, shots, cost, None, now)
             if existing is not None:
                 conn.execute(spend.update().where(spend.c.reservation_key == key).values(**values))
             else:
@@ -331,18 +329,7 @@ class SpendLedger:
             conn.execute(
                 spend.insert(),
                 [
-                    dict(
-                        reservation_key=k,
-                        environment=loop.environment,
-                        backend=loop.backend,
-                        shots=n,
-                        estimated_cost=c,
-                        settled_cost=c,
-                        state="SETTLED",
-                        day=now.strftime("%Y-%m-%d"),
-                        month=now.strftime("%Y-%m"),
-                        created_at=now,
-                    )
+                    dict(reservation_key=k, **spend_row(loop.environment, loop.backend, n, c, c, now))
                     for k, n, c in fresh
                 ],
             )
