@@ -3,9 +3,10 @@ side on the same preprocessed splits: iris (2 classes, 3 classes) and breast can
 4 and 8 features, median over seeds.
 
 Each (case, seed) runs qflow's own preprocessing (PCA → [0, π], stratified 75/25 split with that
-seed), the encoding the DAG's "auto" chooser picks (or --encoding), the VQC control loop on Aer
-(SamplerV2, seeded) and scikit-learn's SVC(kernel="rbf") on exactly the same features. Pure core
-functions, no S3/Airflow: this measures the learning, not the orchestration.
+seed), the encoding the DAG's "auto" chooser picks (or --encoding), the VQC control loop through
+the loop engine on in-process Aer (seeded; one job of the whole train split per evaluation) and
+scikit-learn's SVC(kernel="rbf") on exactly the same features. Pure core functions, no
+S3/Airflow: this measures the learning, not the orchestration.
 
 Usage: python bench/vqc_accuracy.py [--seeds 5] [--shots 256] [--iterations 40] [--reps 1]
        [--encoding auto]
@@ -87,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"VQC (RealAmplitudes reps={args.reps}, COBYLA, {args.iterations} loss evaluations, "
-        f"{args.shots} shots, Aer SamplerV2) vs RBF SVM; "
+        f"{args.shots} shots, loop engine on Aer) vs RBF SVM; "
         f"median of {args.seeds} seeds (split + init + simulator)"
     )
     header = (

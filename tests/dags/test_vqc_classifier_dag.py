@@ -89,11 +89,10 @@ def test_shape_and_param_form() -> None:
     assert all(backend_profile(b) for b in loop_backends)
     description = dag.params.get_param("loop_backend").description or ""
     assert all(f"{b} — {LOOP_BACKENDS[b]}" in description for b in loop_backends)
+    from operators.operators.loop import VariationalLoopOperator
+
     train = dag.get_task("train")
-    assert (
-        type(train).__mro__[1].__name__ == "VariationalLoopOperator"
-        and train.loop_backend == "{{ params.loop_backend }}"
-    )
+    assert isinstance(train, VariationalLoopOperator) and train.loop_backend == "{{ params.loop_backend }}"
     assert "auto" in dag.params.get_param("encoding").schema["enum"]
     assert all(dag.params.get_param(name).schema.get("title") for name in dag.params)
     links = {type(link).__name__ for link in dag.get_task("validate_raw").operator_extra_links}

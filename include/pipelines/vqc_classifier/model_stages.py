@@ -290,7 +290,9 @@ def stage_evaluate(
     config = vqc_config(store, features, encoding, params)
     theta = store.read_manifest(train.uri)["params"]["best_parameters"]
     _, test, columns = _split(store, features)
-    probabilities, totals = predict(config, theta, test[columns].to_numpy())
+    probabilities, totals = predict(
+        config, theta, test[columns].to_numpy(), run=["vqc_classifier", prefix, "evaluate", -1]
+    )
     y = test["label"].to_numpy()
     predicted = probabilities.argmax(axis=1)
     predict_seconds = _seconds(started)

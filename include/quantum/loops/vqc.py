@@ -281,7 +281,7 @@ def train_vqc(
     protocol: Any = None,
     checkpoint: Any = None,
     transpile_cache: TranspileCache | None = None,
-    run: Sequence[Any] = ("vqc", "local", "train", -1),
+    run: Sequence[Any] | None = None,
     dataset_version: str = "",
     flush_seconds: float = 2.0,
     limits: Any = None,
@@ -297,6 +297,8 @@ def train_vqc(
 
     problem = VQCProblem(config, x_train, y_train, initial_point)
     version = dataset_version or _digest(problem.x, problem.y if problem.y is not None else np.zeros(0))
+    # Without a run, the split names it: another split's jobs are never taken for this one's.
+    run = list(run) if run is not None else ["vqc", version, "train", -1]
     loop = _loop(
         problem,
         config,
@@ -329,7 +331,7 @@ def predict(
     backend: QuantumBackend | None = None,
     protocol: Any = None,
     transpile_cache: TranspileCache | None = None,
-    run: Sequence[Any] = ("vqc", "local", "predict", -1),
+    run: Sequence[Any] | None = None,
     limits: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(class probabilities, counts total per sample) for ``x`` with trained weights ``theta``: one
@@ -338,6 +340,7 @@ def predict(
     from include.quantum.loops.engine import LoopConfigError
 
     problem = VQCProblem(config, x, None, theta)
+    run = list(run) if run is not None else ["vqc", "local", "predict", -1]  # the key names the split too
     loop = _loop(
         problem,
         config,
