@@ -100,10 +100,15 @@ def test_a_resumed_training_replays_to_the_same_trace(iris_split, encoding: str)
 
 
 def test_a_split_over_the_per_job_shot_limit_fails_before_any_job(iris_split) -> None:
+    from include.governance.policy import current_environment_name, load_policy
+
     x_train, y_train, _, _ = iris_split
-    shots = 200_000 // len(x_train) + 1  # the dev environment's per-job limit is 200000 shots
+    policy = load_policy()
+    limit = policy.environments[current_environment_name(policy)].shots_per_job  # per job, as the policy says
+    shots = limit // len(x_train) + 1  # each sample's shots fit; the split's do not
+    assert shots * len(x_train) > limit and shots < AerBackend().max_shots()
     backend = AerBackend(seed=1)
-    with pytest.raises(VQCConfigError, match=rf"{len(x_train)} samples x shots={shots}.*per-job budget of 200000"):
+    with pytest.raises(VQCConfigError, match=rf"{len(x_train)} samples x shots={shots}.*per-job budget of {limit}"):
         train_vqc(VQCConfig("angle", 2, 2, shots=shots, max_iterations=3), x_train, y_train, backend=backend)
     assert backend._jobs == {}
 
