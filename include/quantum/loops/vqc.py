@@ -317,7 +317,7 @@ def train_vqc(
     except LoopConfigError as exc:
         raise _split_error(exc, problem, config) if "shots" in str(exc) else VQCConfigError(str(exc)) from exc
     except BudgetExceeded as exc:
-        if loop.checkpoint.history:  # the budget ran out mid-loop: the loop's own message
+        if "per-job" not in str(exc):  # a day's or month's budget, or spent mid-loop: its own message
             raise
         raise _split_error(exc, problem, config) from exc
     return TrainResult.from_outcome(outcome, config)
