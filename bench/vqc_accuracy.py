@@ -3,9 +3,11 @@ side on the same preprocessed splits: iris (2 classes, 3 classes) and breast can
 4 and 8 features, median over seeds.
 
 Each (case, seed) runs qflow's own preprocessing (PCA → [0, π], stratified 75/25 split with that
-seed), the encoding the DAG's "auto" chooser picks (or --encoding), the VQC control loop on Aer
-(SamplerV2, seeded) and scikit-learn's SVC(kernel="rbf") on exactly the same features. Pure core
-functions, no S3/Airflow: this measures the learning, not the orchestration.
+seed), the encoding the DAG's "auto" chooser picks (or --encoding), the VQC control loop through
+the loop engine on in-process Aer (seeded; one job of the whole train split per evaluation) and
+scikit-learn's SVC(kernel="rbf") on exactly the same features. Pure core functions, no
+S3/Airflow (the ledgers in a fresh temporary SQLite per run): this measures the learning, not the
+orchestration.
 
 Usage: python bench/vqc_accuracy.py [--seeds 5] [--shots 256] [--iterations 40] [--reps 1]
        [--encoding auto]
@@ -14,7 +16,9 @@ Usage: python bench/vqc_accuracy.py [--seeds 5] [--shots 256] [--iterations 40] 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import tempfile
 import time
 
 CASES = [
@@ -50,6 +54,8 @@ def run_case(dataset: str, n_classes: int, kept: int, seed: int, args: argparse.
         max_iterations=args.iterations,
         seed=seed,
     )
+    # Fresh ledgers per (case, seed): this measures the learning, not a day's shot quota.
+    os.environ["QFLOW_LEDGER_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='qflow-vqc-accuracy-')}/ledger.sqlite"
     started = time.perf_counter()
     trained = train_vqc(config, train[cols].to_numpy(), train["label"].to_numpy())
     vqc_seconds = time.perf_counter() - started
@@ -87,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"VQC (RealAmplitudes reps={args.reps}, COBYLA, {args.iterations} loss evaluations, "
-        f"{args.shots} shots, Aer SamplerV2) vs RBF SVM; "
+        f"{args.shots} shots, loop engine on Aer) vs RBF SVM; "
         f"median of {args.seeds} seeds (split + init + simulator)"
     )
     header = (

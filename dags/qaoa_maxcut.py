@@ -12,6 +12,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.providers.standard.operators.python import BranchPythonOperator
 from airflow.sdk import Param, dag
 
+from include.quantum.backends.catalogue import LOOP_BACKENDS, described
 from operators.operators.maxcut import (
     GraphValidateOperator,
     MaxCutAggregateOperator,
@@ -23,17 +24,6 @@ from operators.operators.maxcut import (
 from operators.operators.policy import HardwareReadinessOperator, approval_branch
 from operators.operators.quantum_submit import QuantumSubmitOperator
 from operators.retries import INFRASTRUCTURE_RETRIES
-
-# Every backend of the registry a MaxCut of up to 24 qubits can use, with what it is (the form shows it).
-LOOP_BACKENDS = {
-    "aer": "ideal Aer in this worker (the method chosen per circuit)",
-    "aer:statevector": "ideal Aer, statevector",
-    "aer:matrix_product_state": "ideal Aer, matrix product state (large, lightly entangled circuits)",
-    "aer:fake_manila": "Aer with IBM Manila's noise (5 qubits)",
-    "aer:fake_sherbrooke": "Aer with IBM Sherbrooke's noise (127 qubits; slow)",
-    "jobservice:fake_manila": "the local job service (a queued provider; 5 qubits)",
-    "ibm:fake_manila": "qiskit-ibm-runtime's local mode (Manila, 5 qubits), one session per loop",
-}
 
 PARAMS = {
     "n_nodes": Param(10, type="integer", minimum=2, maximum=24, title="Number of nodes (qubits)"),
@@ -57,7 +47,7 @@ PARAMS = {
         enum=list(LOOP_BACKENDS),
         title="Backend for the optimiser loop",
         description="Where every evaluation of the QAOA loop runs, one job each: "
-        + "; ".join(f"{name} — {text}" for name, text in LOOP_BACKENDS.items())
+        + described(LOOP_BACKENDS)
         + ". Queued backends defer between evaluations (no worker held while a job waits).",
     ),
     "backend": Param(

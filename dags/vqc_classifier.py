@@ -1,7 +1,8 @@
 """vqc_classifier: a tabular data set (scikit-learn's iris / wine / breast cancer, or a Parquet/CSV
 table in S3) → GX raw-table validation → preprocessing (fitted transform, reused when unchanged)
 → GX feature validation → encoding chosen by a cost model → a variational quantum classifier
-trained on Aer as a checkpointed control loop → held-out evaluation (GX results suite) →
+trained as a checkpointed control loop on the loop backend (one job of the whole training split per
+evaluation; deferred between evaluations on queued backends) → held-out evaluation (GX results suite) →
 logistic regression and RBF SVM on the same split → accuracy, F1, training time and quantum
 value added. Every stage is stored in S3 with a lineage manifest."""
 
@@ -11,6 +12,7 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag
 
+from include.quantum.backends.catalogue import LOOP_BACKENDS, described
 from operators.operators.classifier import (
     ClassicalBaselinesOperator,
     ClassifierAggregateOperator,
@@ -55,7 +57,22 @@ PARAMS = {
     "max_iterations": Param(40, type="integer", minimum=1, maximum=2000, title="Max loss evaluations"),
     "shots": Param(512, type="integer", minimum=1, maximum=100_000, title="Shots per circuit"),
     "seed": Param(7, type="integer", minimum=0, title="Seed (split, initial point, simulator, transpiler)"),
-    "backend": Param("aer_simulator", enum=["aer_simulator"], title="Backend"),
+    "loop_backend": Param(
+        "aer",
+        enum=list(LOOP_BACKENDS),
+        title="Backend for the training loop",
+        description="Where every evaluation of the training loop runs, one job of the whole training split each: "
+        + described(LOOP_BACKENDS)
+        + ". Queued backends defer between evaluations (no worker held while a job waits). A backend with fewer "
+        "qubits than the chosen encoding needs fails before any job.",
+    ),
+    "backend": Param(
+        "aer_simulator",
+        enum=["aer_simulator"],
+        title="Backend for the held-out evaluation",
+        description="The trained classifier predicts the test split here (in-process Aer); it is also the "
+        "encoding cost model's target.",
+    ),
     "max_rows": Param(200_000, type="integer", minimum=1, title="Row limit for the in-memory path"),
     "min_rows": Param(10, type="integer", minimum=2, title="Minimum rows (validation)"),
 }
@@ -84,7 +101,13 @@ def vqc_classifier() -> None:
     encoding = EncodeOperator(
         task_id="encode", config=CONFIG, features=features.output, validation=validate_features.output
     )
-    train = VQCTrainOperator(task_id="train", config=CONFIG, features=features.output, encoding=encoding.output)
+    train = VQCTrainOperator(
+        task_id="train",
+        config=CONFIG,
+        features=features.output,
+        encoding=encoding.output,
+        loop_backend="{{ params.loop_backend }}",
+    )
     evaluate = VQCEvaluateOperator(
         task_id="evaluate",
         config=CONFIG,

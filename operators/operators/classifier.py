@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from operators.links import ArtifactManifestLink, DataDocsLink
 from operators.operators.base import ArtifactStageOperator
+from operators.operators.loop import VariationalLoopOperator
 
 if TYPE_CHECKING:
     from include.pipelines.vqc_classifier import VQCClassifierParams
@@ -113,10 +114,12 @@ class EncodeOperator(_ClassifierOperator):
         return stage_encode(store, prefix, self.ref(self.features), self.ref(self.validation), self.params_obj())
 
 
-class VQCTrainOperator(_ClassifierOperator):
-    """The VQC control loop on Aer (transpile once, bind per evaluation, checkpoint each step)."""
+class VQCTrainOperator(VariationalLoopOperator, _ClassifierOperator):
+    """The VQC training loop on ``loop_backend``: one job of the whole training split per
+    evaluation through the submission protocol, transpiled once, held or deferred between
+    evaluations, checkpointed each step."""
 
-    template_fields = ("config", "features", "encoding")
+    template_fields = ("config", "features", "encoding", "loop_backend", "approved")
     ui_color = "#efe4fb"
 
     def __init__(self, *, features: Any, encoding: Any, **kwargs: Any) -> None:
@@ -124,10 +127,37 @@ class VQCTrainOperator(_ClassifierOperator):
         self.features = features
         self.encoding = encoding
 
-    def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
-        from include.pipelines.vqc_classifier import stage_train
+    def build_loop(
+        self, store: ArtifactStore, prefix: str, context: Any, protocol: Any, run: list[Any]
+    ) -> tuple[Any, list[ArtifactRef]]:
+        from include.pipelines.vqc_classifier import vqc_loop
 
-        return stage_train(store, prefix, self.ref(self.features), self.ref(self.encoding), self.params_obj())
+        return vqc_loop(
+            store,
+            prefix,
+            self.ref(self.features),
+            self.ref(self.encoding),
+            self.params_obj(),
+            protocol=protocol,
+            run=run,
+        )
+
+    def store_loop(
+        self,
+        store: ArtifactStore,
+        prefix: str,
+        context: Any,
+        loop: Any,
+        inputs: list[ArtifactRef],
+        *,
+        seconds: float,
+        worker_seconds: float,
+    ) -> ArtifactRef:
+        from include.pipelines.vqc_classifier import store_train
+
+        return store_train(
+            store, prefix, self.params_obj(), loop, inputs, seconds=seconds, worker_seconds=worker_seconds
+        )
 
 
 class VQCEvaluateOperator(_ClassifierOperator):

@@ -131,6 +131,17 @@ def test_default_params_convert_to_the_params_dataclasses(dagbag) -> None:
     assert dagbag.dags["qaoa_maxcut"].params["edge_list_uri"] is None and qaoa.edge_list_uri == ""
     vqc = VQCClassifierParams.from_mapping(dict(dagbag.dags["vqc_classifier"].params))
     assert (vqc.data_uri, vqc.features) == ("", "")
+    assert vqc.loop_backend == "aer" and vqc.backend == "aer_simulator"
+
+
+def test_both_loop_dags_offer_the_same_described_loop_backends(dagbag) -> None:
+    """One catalogue of loop backends (include.quantum.backends.catalogue) for both loop DAGs."""
+    from include.quantum.backends.catalogue import LOOP_BACKENDS
+
+    for dag_id in ("qaoa_maxcut", "vqc_classifier"):
+        param = dagbag.dags[dag_id].params.get_param("loop_backend")
+        assert param.schema["enum"] == list(LOOP_BACKENDS), dag_id
+        assert all(text in (param.description or "") for text in LOOP_BACKENDS.values()), dag_id
 
 
 def test_nightly_run_tasks_use_the_pools_the_plan_assigns(dagbag) -> None:

@@ -74,10 +74,25 @@ def test_shape_and_param_form() -> None:
         "max_iterations",
         "shots",
         "seed",
+        "loop_backend",
         "backend",
     }
     assert expected <= set(dag.params)
     assert dag.params.get_param("backend").schema["enum"] == ["aer_simulator"]
+    # The training loop runs on any registry backend the form offers, each one explained there.
+    from include.quantum.backends.catalogue import LOOP_BACKENDS
+    from include.quantum.backends.registry import backend_profile
+
+    loop_backends = dag.params.get_param("loop_backend").schema["enum"]
+    assert loop_backends == list(LOOP_BACKENDS) and dag.params["loop_backend"] == "aer"
+    assert {"aer", "jobservice:fake_manila", "ibm:fake_manila"} <= set(loop_backends)
+    assert all(backend_profile(b) for b in loop_backends)
+    description = dag.params.get_param("loop_backend").description or ""
+    assert all(f"{b} — {LOOP_BACKENDS[b]}" in description for b in loop_backends)
+    from operators.operators.loop import VariationalLoopOperator
+
+    train = dag.get_task("train")
+    assert isinstance(train, VariationalLoopOperator) and train.loop_backend == "{{ params.loop_backend }}"
     assert "auto" in dag.params.get_param("encoding").schema["enum"]
     assert all(dag.params.get_param(name).schema.get("title") for name in dag.params)
     links = {type(link).__name__ for link in dag.get_task("validate_raw").operator_extra_links}
@@ -180,3 +195,36 @@ def test_a_table_with_nan_stops_at_raw_validation(qflow_env: dict[str, str], sto
         )
     assert "return_value" not in rows
     assert json.loads(rows["_link_DataDocsLink"]).endswith("/validation_raw/data_docs.html")
+
+
+@pytest.mark.integration
+def test_training_on_the_job_service_defers_between_evaluations_and_submits_each_once(
+    qflow_env: dict[str, str], store: ArtifactStore, tmp_path: Path
+) -> None:
+    """`airflow dags test` (triggers in-process): the training loop on a queued backend defers at
+    every evaluation, and the service holds exactly one job per evaluation — the whole training
+    split as one job of many parameter sets."""
+    import httpx
+
+    from include.emulator.process import JobServiceProcess
+
+    with JobServiceProcess(tmp_path / "jobs.sqlite", faults={"queue_delay_seconds": 3}) as service:
+        env = {**qflow_env, "QFLOW_JOBSERVICE_URL": service.url, "QFLOW_LEDGER_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+        conf = {**SMALL_CONF, "max_iterations": 3, "shots": 64, "loop_backend": "jobservice:fake_manila"}
+        run_id, state, output = dags_test(env, conf)
+        assert state == "success", output[-4000:]
+        jobs = httpx.get(f"{service.url}/jobs", params={"limit": 100}).json()["jobs"]
+    base = f"runs/vqc_classifier/{safe_key_part(run_id)}"
+    manifest = store.read_manifest(store.uri(f"{base}/train/manifest.json"))
+    evaluations = manifest["measurements"]["evaluations"]
+    assert len(evaluations) == 3 and output.count("deferring (no worker held while it waits)") == 3
+    assert [e["mode"] for e in evaluations] == ["deferred"] * 3
+    assert sorted(e["job_id"] for e in evaluations) == sorted(j["job_id"] for j in jobs)  # one job each
+    assert manifest["params"]["backends"] == {"jobservice:fake_manila": 3}
+    n_train = manifest["params"]["samples_per_job"]
+    assert n_train > 10 and all(e["shots"] == 64 for e in evaluations)
+    assert all(e["target_fingerprint"] and e["measurement_layout"] for e in evaluations)
+    trace = store.read_table(store.uri(f"{base}/train/data.parquet"))
+    assert list(trace["backend"]) == ["jobservice:fake_manila"] * 3
+    summary = store.read_table(store.uri(f"{base}/summary/data.parquet")).iloc[0]
+    assert 0 <= summary["vqc_accuracy"] <= 1

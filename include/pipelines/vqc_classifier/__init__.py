@@ -21,7 +21,9 @@ from include.pipelines.vqc_classifier.model_stages import (
     stage_encode,
     stage_evaluate,
     stage_train,
+    store_train,
     vqc_config,
+    vqc_loop,
 )
 from include.pipelines.vqc_classifier.params import BACKENDS, DATA_DOCS, DEFAULT_CACHE_PREFIX, VQCClassifierParams
 from include.pipelines.vqc_classifier.reuse import REUSE_DISABLED, lookup_reuse, reuse_key
@@ -47,7 +49,9 @@ __all__ = [
     "stage_train",
     "stage_validate_features",
     "stage_validate_raw",
+    "store_train",
     "vqc_config",
+    "vqc_loop",
 ]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from include.data.datasets import DataSpecError
 from include.pipelines.vqc_classifier.data_stages import (
     _raise_for_failures,
     _require_passed,
@@ -124,45 +125,94 @@ def vqc_config(store: ArtifactStore, features: ArtifactRef, encoding: ArtifactRe
     )
 
 
-def stage_train(
+def loop_identity(features: ArtifactRef, encoding: ArtifactRef, config: Any) -> dict[str, Any]:
+    """What makes two trainings the same loop (a checkpoint resumes only its own): the split and
+    encoding, the classifier and the optimiser with its seed — not the backend or the budget."""
+    settings = {**asdict(config), "inputs": [features.sha256, encoding.sha256], "kind": "vqc"}
+    settings["angle_range"] = list(config.angle_range)
+    settings.pop("max_iterations")
+    return settings
+
+
+def vqc_loop(
     store: ArtifactStore,
     prefix: str,
     features: ArtifactRef,
     encoding: ArtifactRef,
     params: VQCClassifierParams,
-) -> ArtifactRef:
-    """The VQC control loop on Aer; every iteration's parameters and loss are checkpointed to
-    S3, and a retried task resumes from the checkpoint instead of starting over."""
-    from include.quantum.loops.vqc import TrainRecord, train_vqc
+    *,
+    protocol: Any,
+    run: list[Any],
+    allow_deferral: bool = True,
+) -> tuple[Any, list[ArtifactRef]]:
+    """The VQC training loop of this run on ``protocol``'s backend (one job of the whole training
+    split per evaluation), with its S3 checkpoint loaded; the loop and its lineage inputs."""
+    from include.governance.policy import load_policy
+    from include.pipelines.qaoa_maxcut import checkpoint_uri
+    from include.quantum.backends.preflight import PreflightLimits
+    from include.quantum.loops.engine import Evaluation, LoopSettings, VariationalLoop
+    from include.quantum.loops.vqc import VQCProblem
+    from include.quantum.transpile_cache import TranspileCache
 
-    started = time.perf_counter()
     config = vqc_config(store, features, encoding, params)
     train, _, columns = _split(store, features)
-    settings = {**asdict(config), "inputs": [features.sha256, encoding.sha256]}
-    settings["angle_range"] = list(config.angle_range)
-    checkpoint = LoopCheckpoint(store, store.uri(f"{prefix.strip('/')}/train/checkpoint.json"), settings, TrainRecord)
-    previous = checkpoint.load()
-    if previous:
-        log.info("train: resuming from checkpoint after %d iteration(s)", len(previous))
-
-    resume_point = min(previous, key=lambda r: r.loss).parameters if previous else None
-    result = train_vqc(
-        config,
-        train[columns].to_numpy(),
-        train["label"].to_numpy(),
-        initial_point=resume_point,
-        previous=previous,
-        on_iteration=checkpoint.append,
+    checkpoint = LoopCheckpoint(
+        store, checkpoint_uri(store, prefix, "train"), loop_identity(features, encoding, config), Evaluation
     )
+    checkpoint.load()
+    loops = load_policy().loops
+    settings = LoopSettings(
+        config.optimiser,
+        config.max_iterations,
+        config.shots,
+        config.seed,
+        defer_threshold_seconds=loops.defer_when_wait_exceeds_seconds,
+        flush_seconds=loops.checkpoint_every_seconds,
+    )
+    loop = VariationalLoop(
+        VQCProblem(config, train[columns].to_numpy(), train["label"].to_numpy()),
+        protocol,
+        checkpoint,
+        settings,
+        run=run,
+        dataset_version=features.sha256,
+        transpile_cache=TranspileCache(store),
+        limits=PreflightLimits(max_depth=loops.max_depth),
+        allow_deferral=allow_deferral,
+    )
+    return loop, [features, encoding]
+
+
+def store_train(
+    store: ArtifactStore,
+    prefix: str,
+    params: VQCClassifierParams,
+    loop: Any,
+    inputs: list[ArtifactRef],
+    *,
+    seconds: float,
+    worker_seconds: float | None = None,
+) -> ArtifactRef:
+    """The training trace (one row per evaluation: where it ran) and the trained weights."""
+    from include.quantum.loops.engine import evaluation_dicts
+    from include.quantum.loops.vqc import TrainResult
+
+    config = loop.problem.config
+    result = TrainResult.from_outcome(loop.outcome(), config)
+    if not result.evaluations:
+        raise DataSpecError("the VQC loop ran no evaluation; raise max_iterations")
+    modes = {m: sum(1 for e in result.evaluations if e.mode == m) for m in ("held", "deferred")}
     return store.put_table(
         prefix,
         "train",
         result.trace_frame(),
         stage="train",
-        inputs=[features, encoding],
+        inputs=inputs,
         params={
-            "backend": params.backend,
+            "backend": loop.backend.name,
+            "backends": loop.outcome().by_backend(),  # which evaluations ran where
             "transpiler": {"optimization_level": 1, "seed_transpiler": config.seed},
+            "target_fingerprint": result.evaluations[-1].target_fingerprint,
             "encoding": config.encoding,
             "n_qubits": result.n_qubits,
             "isa_depth": result.isa_depth,
@@ -170,19 +220,56 @@ def stage_train(
             "optimiser": config.optimiser,
             "max_iterations": config.max_iterations,
             "shots": config.shots,
+            "samples_per_job": len(loop.problem.x),
             "best_parameters": result.best_parameters,
             "best_loss": result.best_loss,
+            "evaluation_modes": modes,
         },
         seeds={"simulator": config.seed, "transpiler": config.seed, "initial_point": config.seed},
         measurements={
-            "seconds": _seconds(started),
+            # Every evaluation's state as the orchestrator owns it (job id, mode, run, fingerprint...).
+            "evaluations": evaluation_dicts(result.evaluations),
+            "seconds": seconds,
             "transpile_seconds": result.transpile_seconds,
             "execute_seconds": result.execute_seconds,
             "transpile_count": result.transpile_count,
             "iterations": len(result.iterations),
-            "resumed_from_iteration": len(previous),
+            "resumed_from_iteration": loop.resumed_from,
+            "worker_seconds": worker_seconds,
+            "checkpoint_writes": result.checkpoint_writes,
         },
     )
+
+
+def stage_train(
+    store: ArtifactStore,
+    prefix: str,
+    features: ArtifactRef,
+    encoding: ArtifactRef,
+    params: VQCClassifierParams,
+    *,
+    protocol: Any = None,
+    run: list[Any] | None = None,
+) -> ArtifactRef:
+    """The VQC control loop held in this process on ``params.loop_backend`` (the plain-Python path;
+    the Airflow loop operator runs the same loop and defers between evaluations where the backend
+    queues). Every evaluation is checkpointed to S3; a rerun resumes from it."""
+    from include.quantum.backends.registry import make_backend
+    from include.quantum.loops.engine import run_held
+    from include.quantum.submission import idempotency_key, local_protocol
+
+    started = time.perf_counter()
+    if protocol is None:
+        from include.quantum.backends.jobservice import default_url
+
+        url = default_url() if params.loop_backend.startswith("jobservice") else None
+        protocol = local_protocol(make_backend(params.loop_backend, seed=params.seed, url=url))
+    run = run or ["vqc_classifier", prefix, "train", -1]
+    loop, inputs = vqc_loop(store, prefix, features, encoding, params, protocol=protocol, run=run, allow_deferral=False)
+    if loop.checkpoint.history:
+        log.info("train: resuming from checkpoint after %d evaluation(s)", len(loop.checkpoint.history))
+    run_held(loop, idempotency_key("loop", None, params.shots, loop.backend.name, [*run, "loop"]))
+    return store_train(store, prefix, params, loop, inputs, seconds=_seconds(started))
 
 
 def stage_evaluate(
@@ -203,7 +290,9 @@ def stage_evaluate(
     config = vqc_config(store, features, encoding, params)
     theta = store.read_manifest(train.uri)["params"]["best_parameters"]
     _, test, columns = _split(store, features)
-    probabilities, totals = predict(config, theta, test[columns].to_numpy())
+    probabilities, totals = predict(
+        config, theta, test[columns].to_numpy(), run=["vqc_classifier", prefix, "evaluate", -1]
+    )
     y = test["label"].to_numpy()
     predicted = probabilities.argmax(axis=1)
     predict_seconds = _seconds(started)

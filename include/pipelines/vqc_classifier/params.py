@@ -37,7 +37,8 @@ class VQCClassifierParams:
     max_iterations: int = 40
     shots: int = 512
     seed: int = 7
-    backend: str = "aer_simulator"
+    backend: str = "aer_simulator"  # the final (held-out) evaluation's backend
+    loop_backend: str = "aer"  # where every training evaluation runs (a registry spec)
     max_rows: int = DEFAULT_MAX_ROWS
     min_rows: int = 10
 
@@ -80,6 +81,13 @@ class VQCClassifierParams:
         for ok, message in checks:
             if not ok:
                 raise DataSpecError(message)
+        from include.quantum.backends.errors import QuantumError
+        from include.quantum.backends.registry import backend_profile
+
+        try:
+            backend_profile(self.loop_backend)
+        except QuantumError as exc:
+            raise DataSpecError(f"loop_backend={self.loop_backend!r}: {exc}") from exc
 
     def feature_list(self) -> list[str]:
         return [c.strip() for c in self.features.split(",") if c.strip()]

@@ -236,7 +236,7 @@ class VariationalLoop:
     def evaluations(self) -> list[Evaluation]:
         return list(self.checkpoint.history)
 
-    def _key(self, iteration: int, theta: np.ndarray) -> str:
+    def _key(self, iteration: int | str, theta: np.ndarray) -> str:
         from include.quantum.submission import idempotency_key
 
         return idempotency_key(
@@ -247,7 +247,7 @@ class VariationalLoop:
             [*self.run, iteration],
         )
 
-    def _job(self, iteration: int, theta: np.ndarray) -> Any:
+    def _job(self, iteration: int | str, theta: np.ndarray) -> Any:
         from include.quantum.backends.base import SamplerJob
 
         return SamplerJob(
@@ -350,6 +350,13 @@ class VariationalLoop:
         raw = self.protocol.collect(pending["idempotency_key"], pending["job_id"], self._shots_per_job)
         self._record(theta, raw, pending["job_id"], pending["idempotency_key"], DEFERRED, time.time() - started)
         self.checkpoint.save()
+
+    def sample(self, theta: np.ndarray) -> Any:
+        """One held job at ``theta`` outside the optimiser (a trained model's prediction): the same
+        transpiled, preflighted circuits and the same protocol, admitted per job; its raw result."""
+        job = self._job(f"sample:{self.dataset_version}", np.asarray(theta, dtype=float))
+        _, raw = self.protocol.run(job, self._shots_per_job)
+        return raw
 
     def outcome(self) -> LoopOutcome:
         history = self.evaluations

@@ -1,34 +1,40 @@
-"""A variational quantum classifier as a control loop on Aer.
+"""A variational quantum classifier as a control loop on any backend, through the one loop engine.
 
 Circuit (``include.quantum.circuits.classifier``): the chosen encoding's feature map, then a
 RealAmplitudes ansatz, measured; a bitstring's class is its parity (two classes) or its integer
 value modulo C. The loss is the mean cross-entropy over the training split, estimated from
-counts exactly as on hardware (Aer ``SamplerV2``, seeded). The classical baselines it is judged
-against live in ``include.problems.classifier_baselines``.
+counts exactly as on hardware. The classical baselines it is judged against live in
+``include.problems.classifier_baselines``.
 
-Parametrised encodings are transpiled once (one ISA circuit for every sample, data and weights
-bound per evaluation); data-dependent ones (amplitude, basis) are transpiled once per sample
-before the loop. Either way, nothing is re-transpiled inside the loop. ``on_iteration``
-persists each iteration's parameters and loss; ``previous`` and ``initial_point`` resume a
-killed loop with only the remaining iteration budget.
+``VQCProblem`` is what the engine (``include.quantum.loops.engine``) needs to know of the VQC:
+each evaluation is **one job of the whole training split** — one pub of the classifier circuit
+with a parameter row per sample (data and weights bound; parametrised encodings), or one pub per
+sample's circuit (data-dependent encodings: amplitude, basis). The engine transpiles the circuits
+once for the backend's target (transpile cache), preflights once, reserves the loop's budget up
+front and settles per job through the submission protocol, and checkpoints every evaluation so a
+resumed training replays to the same trace. ``train_vqc`` and ``predict`` run it held in this
+process (ideal Aer by default); the Airflow loop operator runs the same loop deferrably.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from qiskit import QuantumCircuit, transpile
+from qiskit import QuantumCircuit
 
 from include.problems.maxcut import ProblemSpecError
+from include.quantum.backends.base import QuantumBackend
 from include.quantum.circuits.classifier import ansatz, class_of_bits, classifier_circuit
 from include.quantum.circuits.encodings import encode_sample, is_parametrised, n_qubits_for
-from include.quantum.loops.optimiser import check_optimiser, minimise_within_budget
+from include.quantum.loops.engine import Evaluation, LoopOutcome
+from include.quantum.loops.optimiser import check_optimiser
+from include.quantum.transpile_cache import TranspileCache
 
 EPSILON = 1e-6
 
@@ -71,51 +77,86 @@ class VQCConfig:
         return n_qubits_for(self.encoding, self.n_features)
 
 
-class VQCCircuits:
-    """The classifier's circuits for one data split, transpiled once for the simulator."""
+class VQCProblem:
+    """The VQC for the loop engine: θ (the ansatz weights, in its parameters' order) → one job
+    holding the whole split — one pub of the classifier circuit with a row per sample (data and
+    weights bound; parametrised encodings), or one pub per sample's circuit (data-dependent ones:
+    amplitude, basis) — and the cross-entropy of the class read out of each sample's counts."""
 
-    def __init__(self, config: VQCConfig, x: np.ndarray, simulator: Any) -> None:
+    kind = "vqc"
+    rhobeg = 0.5
+
+    def __init__(
+        self,
+        config: VQCConfig,
+        x: np.ndarray,
+        y: np.ndarray | None = None,
+        initial_point: Sequence[float] | None = None,
+    ) -> None:
+        config.check()
         self.config = config
         self.weights = ansatz(config.n_qubits, config.reps)
         self.x = np.asarray(x, dtype=np.float64)
-        started = time.perf_counter()
-        if is_parametrised(config.encoding):
-            circuit = classifier_circuit(config.encoding, config.n_features, self.weights)
-            self.isa = [transpile(circuit, backend=simulator, optimization_level=1, seed_transpiler=config.seed)]
-            params = list(self.isa[0].parameters)
-            self.x_columns = [params.index(p) for p in circuit.parameters if p.name.startswith("x[")]
-            self.w_columns = [params.index(p) for p in self.weights.parameters]
+        self.y = None if y is None else np.asarray(y, dtype=np.int64)
+        if self.x.ndim != 2 or len(self.x) == 0:
+            raise VQCConfigError(f"the split has shape {self.x.shape}; pass (samples, features) with >= 1 sample")
+        self.parametrised = is_parametrised(config.encoding)
+        if self.parametrised:
+            self.circuits = [classifier_circuit(config.encoding, config.n_features, self.weights)]
         else:
-            circuits = []
+            self.circuits = []
             for row in self.x:
                 circuit = encode_sample(config.encoding, row, config.angle_range).compose(self.weights)
                 circuit.measure_all()
-                circuits.append(circuit)
-            self.isa = transpile(circuits, backend=simulator, optimization_level=1, seed_transpiler=config.seed)
-        self.transpile_seconds = time.perf_counter() - started
-        self.transpile_count = len(self.isa)
+                self.circuits.append(circuit)
+        start = np.asarray(initial_point if initial_point is not None else initial_parameters(config), dtype=float)
+        if start.shape != (self.weights.num_parameters,):
+            raise VQCConfigError(
+                f"initial_point has {start.size} values; the ansatz needs {self.weights.num_parameters}"
+            )
+        self.start = start
+        self._columns: tuple[list[int], list[int]] | None = None
 
-    def pubs(self, theta: np.ndarray) -> list[tuple[QuantumCircuit, np.ndarray]]:
-        if is_parametrised(self.config.encoding):
-            values = np.empty((len(self.x), self.isa[0].num_parameters))
-            values[:, self.x_columns] = self.x
-            values[:, self.w_columns] = theta
-            return [(self.isa[0], values)]
-        order = [list(c.parameters) for c in self.isa]
-        index = [[p.name for p in self.weights.parameters].index(p.name) for p in order[0]]
-        return [(c, np.asarray(theta)[index]) for c in self.isa]
+    def _column_map(self, isa: QuantumCircuit) -> tuple[list[int], list[int]]:
+        """Where the data (x[i]) and the weights go in the transpiled circuit's parameter order."""
+        if self._columns is None:
+            params = list(isa.parameters)
+            logical = self.circuits[0]
+            x_columns = [params.index(p) for p in logical.parameters if p.name.startswith("x[")]
+            w_columns = [params.index(p) for p in self.weights.parameters if p in params]
+            self._columns = (x_columns, w_columns)
+        return self._columns
 
-    def probabilities(self, sampler: Any, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(class probabilities (n, C), counts total per sample (n,)) from one sampler job."""
-        result = sampler.run(self.pubs(theta), shots=self.config.shots).result()
-        if is_parametrised(self.config.encoding):
-            bits = result[0].data.meas.to_bool_array(order="little")  # (n, shots, qubits)
-        else:
-            bits = np.stack([r.data.meas.to_bool_array(order="little") for r in result])
-        classes = class_of_bits(bits, self.config.n_classes)  # (n, shots)
-        counts = np.stack([(classes == c).sum(axis=1) for c in range(self.config.n_classes)], axis=1)
-        totals = counts.sum(axis=1)
-        return counts / totals[:, None], totals
+    def pubs(self, isa: Sequence[Any], theta: np.ndarray) -> list[Any]:
+        from include.quantum.backends.base import SamplerPub
+
+        theta = np.asarray(theta, dtype=float)
+        if self.parametrised:
+            x_columns, w_columns = self._column_map(isa[0])
+            values = np.empty((len(self.x), isa[0].num_parameters))
+            values[:, x_columns] = self.x
+            values[:, w_columns] = theta
+            return [SamplerPub(isa[0], values)]
+        names = [p.name for p in self.weights.parameters]
+        return [SamplerPub(c, theta[[names.index(p.name) for p in c.parameters]][None, :]) for c in isa]
+
+    def probabilities(self, counts: Sequence[Sequence[Mapping[str, int]]]) -> tuple[np.ndarray, np.ndarray]:
+        """(class probabilities (samples, C), counts total per sample) from the job's counts."""
+        per_sample = list(counts[0]) if self.parametrised else [sets[0] for sets in counts]
+        tallies = np.zeros((len(per_sample), self.config.n_classes))
+        for row, sample in enumerate(per_sample):
+            for bitstring, count in sample.items():
+                bits = np.array([b == "1" for b in reversed(bitstring.replace(" ", ""))])  # bits[i]: qubit i
+                tallies[row, int(class_of_bits(bits, self.config.n_classes))] += count
+        totals = tallies.sum(axis=1)
+        return tallies / np.maximum(totals, 1)[:, None], totals
+
+    def score(self, counts: Sequence[Sequence[Mapping[str, int]]]) -> tuple[float, dict[str, Any]]:
+        if self.y is None:
+            raise VQCConfigError("this VQCProblem has no labels (a prediction split); it cannot be scored")
+        probabilities, _ = self.probabilities(counts)
+        accuracy = float((probabilities.argmax(axis=1) == self.y).mean())
+        return cross_entropy(probabilities, self.y), {"train_accuracy": accuracy}
 
 
 @dataclass
@@ -136,6 +177,28 @@ class TrainResult:
     transpile_count: int = 0
     n_qubits: int = 0
     isa_depth: int = 0
+    evaluations: list[Evaluation] = field(default_factory=list)
+    checkpoint_writes: int = 0
+
+    @classmethod
+    def from_outcome(cls, outcome: LoopOutcome, config: VQCConfig) -> TrainResult:
+        records = [
+            TrainRecord(e.iteration, list(e.parameters), e.value, float(e.metrics["train_accuracy"]))
+            for e in outcome.evaluations
+        ]
+        best = outcome.best
+        return cls(
+            best_parameters=list(best.parameters) if best else [],
+            best_loss=best.value if best else math.nan,
+            iterations=records,
+            transpile_seconds=outcome.transpile_seconds,
+            execute_seconds=outcome.execute_seconds,
+            transpile_count=outcome.transpile_count,
+            n_qubits=config.n_qubits,
+            isa_depth=max((c.depth() for c in outcome.isa), default=0),
+            evaluations=outcome.evaluations,
+            checkpoint_writes=outcome.checkpoint_writes,
+        )
 
     def trace_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -144,6 +207,8 @@ class TrainResult:
                 "parameters": [list(map(float, r.parameters)) for r in self.iterations],
                 "loss": pd.Series([r.loss for r in self.iterations], dtype="float64"),
                 "train_accuracy": pd.Series([r.train_accuracy for r in self.iterations], dtype="float64"),
+                # Where each evaluation ran (a moved loop has several); how (mode, job) is in the manifest.
+                "backend": pd.Series([e.backend for e in self.evaluations], dtype="object"),
             }
         )
 
@@ -157,11 +222,53 @@ def initial_parameters(config: VQCConfig) -> np.ndarray:
     return np.random.default_rng(config.seed).uniform(-math.pi / 4, math.pi / 4, n)
 
 
-def simulator_and_sampler(config: VQCConfig) -> tuple[Any, Any]:
-    from qiskit_aer import AerSimulator
-    from qiskit_aer.primitives import SamplerV2
+def _digest(*arrays: np.ndarray) -> str:
+    """The data set's version when the caller names none: a hash of the split itself."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
 
-    return AerSimulator(seed_simulator=config.seed), SamplerV2(default_shots=config.shots, seed=config.seed)
+
+def _loop(
+    problem: VQCProblem,
+    config: VQCConfig,
+    *,
+    backend: QuantumBackend | None,
+    protocol: Any,
+    checkpoint: Any,
+    transpile_cache: TranspileCache | None,
+    run: Sequence[Any],
+    dataset_version: str,
+    max_evaluations: int,
+    flush_seconds: float,
+    limits: Any,
+) -> Any:
+    from include.quantum.backends.aer import AerBackend
+    from include.quantum.loops.engine import LoopSettings, MemoryCheckpoint, VariationalLoop
+    from include.quantum.submission import local_protocol
+
+    if protocol is None:
+        protocol = local_protocol(backend if backend is not None else AerBackend(seed=config.seed))
+    settings = LoopSettings(config.optimiser, max_evaluations, config.shots, config.seed, flush_seconds=flush_seconds)
+    return VariationalLoop(
+        problem,
+        protocol,
+        checkpoint if checkpoint is not None else MemoryCheckpoint(),
+        settings,
+        run=run,
+        dataset_version=dataset_version,
+        transpile_cache=transpile_cache,
+        limits=limits,
+    )
+
+
+def _split_error(exc: Exception, problem: VQCProblem, config: VQCConfig) -> VQCConfigError:
+    n = len(problem.x)
+    return VQCConfigError(
+        f"one evaluation is one job of the whole split ({n} samples x shots={config.shots} = "
+        f"{n * config.shots} shots): {exc}; lower shots or use fewer samples (test_size, max_rows)"
+    )
 
 
 def train_vqc(
@@ -170,53 +277,86 @@ def train_vqc(
     y_train: np.ndarray,
     *,
     initial_point: Sequence[float] | None = None,
-    previous: Sequence[TrainRecord] = (),
-    on_iteration: Callable[[TrainRecord], None] | None = None,
+    backend: QuantumBackend | None = None,
+    protocol: Any = None,
+    checkpoint: Any = None,
+    transpile_cache: TranspileCache | None = None,
+    run: Sequence[Any] | None = None,
+    dataset_version: str = "",
+    flush_seconds: float = 2.0,
+    limits: Any = None,
 ) -> TrainResult:
-    """Minimise the sampled cross-entropy over the training split."""
+    """Minimise the sampled cross-entropy over the training split, held in this process on
+    ``backend`` (ideal Aer by default) through the loop engine: every evaluation is one job of the
+    whole split through the submission protocol (the loop's budget reserved up front), the circuits
+    transpiled once for the backend's target and preflighted once. A ``checkpoint`` holding
+    evaluations resumes the loop (replayed, not re-run) with the remaining budget."""
+    from include.governance.budget import BudgetExceeded
+    from include.quantum.loops.engine import LoopConfigError, run_held
+    from include.quantum.submission import idempotency_key
 
-    config.check()
-    simulator, sampler = simulator_and_sampler(config)
-    circuits = VQCCircuits(config, x_train, simulator)
-    y = np.asarray(y_train, dtype=np.int64)
-    history: list[TrainRecord] = list(previous)
-    execute_seconds = 0.0
-
-    def loss(theta: np.ndarray) -> float:
-        nonlocal execute_seconds
-        t0 = time.perf_counter()
-        probabilities, _ = circuits.probabilities(sampler, theta)
-        execute_seconds += time.perf_counter() - t0
-        value = cross_entropy(probabilities, y)
-        accuracy = float((probabilities.argmax(axis=1) == y).mean())
-        record = TrainRecord(len(history), [float(t) for t in theta], value, accuracy)
-        history.append(record)
-        if on_iteration is not None:
-            on_iteration(record)
-        return value
-
-    start = np.asarray(initial_point if initial_point is not None else initial_parameters(config), dtype=float)
-    expected = circuits.weights.num_parameters
-    if start.shape != (expected,):
-        raise VQCConfigError(f"initial_point has {start.size} values; the ansatz needs {expected}")
-    minimise_within_budget(
-        loss, start, method=config.optimiser, budget=config.max_iterations, spent=lambda: len(history), rhobeg=0.5
+    problem = VQCProblem(config, x_train, y_train, initial_point)
+    version = dataset_version or _digest(problem.x, problem.y if problem.y is not None else np.zeros(0))
+    # Without a run, the split names it: another split's jobs are never taken for this one's.
+    run = list(run) if run is not None else ["vqc", version, "train", -1]
+    loop = _loop(
+        problem,
+        config,
+        backend=backend,
+        protocol=protocol,
+        checkpoint=checkpoint,
+        transpile_cache=transpile_cache,
+        run=run,
+        dataset_version=version,
+        max_evaluations=config.max_iterations,
+        flush_seconds=flush_seconds,
+        limits=limits,
     )
-    best = min(history, key=lambda r: (r.loss, r.iteration)) if history else None
-    return TrainResult(
-        best_parameters=list(best.parameters) if best else [float(t) for t in start],
-        best_loss=best.loss if best else float("nan"),
-        iterations=history,
-        transpile_seconds=circuits.transpile_seconds,
-        execute_seconds=execute_seconds,
-        transpile_count=circuits.transpile_count,
-        n_qubits=config.n_qubits,
-        isa_depth=max(c.depth() for c in circuits.isa),
+    try:
+        outcome = run_held(loop, idempotency_key("loop", None, config.shots, loop.backend.name, [*run, "loop"]))
+    except LoopConfigError as exc:
+        raise _split_error(exc, problem, config) if "shots" in str(exc) else VQCConfigError(str(exc)) from exc
+    except BudgetExceeded as exc:
+        if "per-job" not in str(exc):  # a day's or month's budget, or spent mid-loop: its own message
+            raise
+        raise _split_error(exc, problem, config) from exc
+    return TrainResult.from_outcome(outcome, config)
+
+
+def predict(
+    config: VQCConfig,
+    theta: Sequence[float],
+    x: np.ndarray,
+    *,
+    backend: QuantumBackend | None = None,
+    protocol: Any = None,
+    transpile_cache: TranspileCache | None = None,
+    run: Sequence[Any] | None = None,
+    limits: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(class probabilities, counts total per sample) for ``x`` with trained weights ``theta``: one
+    job of the whole split on ``backend`` (ideal Aer by default), transpiled and preflighted as the
+    loop's are, admitted per job through the submission protocol."""
+    from include.quantum.loops.engine import LoopConfigError
+
+    problem = VQCProblem(config, x, None, theta)
+    run = list(run) if run is not None else ["vqc", "local", "predict", -1]  # the key names the split too
+    loop = _loop(
+        problem,
+        config,
+        backend=backend,
+        protocol=protocol,
+        checkpoint=None,
+        transpile_cache=transpile_cache,
+        run=run,
+        dataset_version=_digest(problem.x),
+        max_evaluations=1,
+        flush_seconds=0.0,
+        limits=limits,
     )
-
-
-def predict(config: VQCConfig, theta: Sequence[float], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(class probabilities, counts total per sample) for ``x`` with trained weights ``theta``."""
-    simulator, sampler = simulator_and_sampler(config)
-    circuits = VQCCircuits(config, x, simulator)
-    return circuits.probabilities(sampler, np.asarray(theta, dtype=float))
+    try:
+        loop.prepare()
+    except LoopConfigError as exc:
+        raise VQCConfigError(str(exc)) from exc
+    raw = loop.sample(problem.start)
+    return problem.probabilities(raw.counts)

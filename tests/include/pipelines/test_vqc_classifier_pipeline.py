@@ -126,7 +126,13 @@ def test_training_resumes_from_its_checkpoint(store: ArtifactStore, prefix: str)
     encoding = stage_encode(store, prefix, features, stage_validate_features(store, prefix, features), params)
     full = stage_train(store, prefix, features, encoding, params)
     full_trace = store.read_table(full)
-    # A worker killed after 3 iterations: only those are in the checkpoint.
+    first = store.read_manifest(full.uri)
+    evaluations = first["measurements"]["evaluations"]
+    assert len(evaluations) == len(full_trace) and {e["backend"] for e in evaluations} == {"aer:automatic"}
+    n_train = int((store.read_table(features)["split"] == "train").sum())
+    assert first["params"]["samples_per_job"] == n_train  # one job of the whole split per evaluation
+    assert all(e["dataset_version"] == features.sha256 and e["target_fingerprint"] for e in evaluations)
+    # A worker killed after 3 evaluations: only those are in the checkpoint.
     checkpoint_uri = store.uri(f"{prefix}/train/checkpoint.json")
     state = json.loads(store.get_bytes(checkpoint_uri))
     state["iterations"] = state["iterations"][:3]
@@ -135,8 +141,39 @@ def test_training_resumes_from_its_checkpoint(store: ArtifactStore, prefix: str)
     manifest = store.read_manifest(resumed.uri)
     assert manifest["measurements"]["resumed_from_iteration"] == 3
     trace = store.read_table(resumed)
-    assert list(trace["loss"][:3]) == list(full_trace["loss"][:3])
+    # Replayed from the checkpoint, then run on: the same trace (and artifact) as the uninterrupted one.
+    assert trace.equals(full_trace) and resumed.sha256 == full.sha256
     assert list(trace["iteration"]) == list(range(len(trace))) and len(trace) <= 8
+
+
+def test_training_runs_on_the_loop_backend_and_a_too_small_one_fails_before_any_job(
+    store: ArtifactStore, prefix: str
+) -> None:
+    from include.quantum.loops.engine import LoopConfigError
+
+    params = VQCClassifierParams(**{**SMALL.__dict__, "loop_backend": "aer:statevector", "max_iterations": 3})
+    _, _, features = through_features(store, prefix, params, f"{prefix}/cache")
+    encoding = stage_encode(store, prefix, features, stage_validate_features(store, prefix, features), params)
+    train = store.read_manifest(stage_train(store, prefix, features, encoding, params).uri)
+    assert train["params"]["backend"] == "aer:statevector" and train["params"]["backends"] == {"aer:statevector": 3}
+    # 8 features (angle: 8 qubits) on a 5-qubit noisy Manila: refused in preflight, nothing stored.
+    wide = VQCClassifierParams(
+        **{
+            **SMALL.__dict__,
+            "dataset": "breast_cancer",
+            "n_classes": 0,
+            "features_kept": 8,
+            "encoding": "angle",
+            "loop_backend": "aer:fake_manila",
+        }
+    )
+    _, _, features = through_features(store, f"{prefix}/w", wide, f"{prefix}/cache")
+    encoding = stage_encode(
+        store, f"{prefix}/w", features, stage_validate_features(store, f"{prefix}/w", features), wide
+    )
+    with pytest.raises(LoopConfigError, match="needs 8 qubits but aer:fake_manila has 5"):
+        stage_train(store, f"{prefix}/w", features, encoding, wide)
+    assert not [u for u in store.list_uris(store.uri(f"{prefix}/w/")) if "/train/" in u]
 
 
 def upload(store: ArtifactStore, prefix: str, name: str, frame: pd.DataFrame) -> str:
@@ -221,6 +258,8 @@ def test_params_name_bad_fields() -> None:
         VQCClassifierParams.from_mapping({"dataset": "s3"})
     with pytest.raises(DataSpecError, match="backend='ibm_torino'"):
         VQCClassifierParams.from_mapping({"backend": "ibm_torino"})
+    with pytest.raises(DataSpecError, match="loop_backend='qpu9'"):
+        VQCClassifierParams.from_mapping({"loop_backend": "qpu9"})
     with pytest.raises(DataSpecError, match="encoding='fourier'"):
         VQCClassifierParams.from_mapping({"encoding": "fourier"})
 
