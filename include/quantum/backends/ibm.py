@@ -81,10 +81,12 @@ class IBMRuntimeBackend(QuantumBackend):
         channel: str = "ibm_quantum_platform",
         mode: str = "job",
         service: Any = None,
+        seed: int | None = None,
     ) -> None:
         if mode not in MODES:
             raise StructuralQuantumError(f"mode={mode!r} is not one of {MODES}")
         self.mode = mode
+        self.seed = seed  # local mode: the simulator's seed (a job re-run in process gives the same counts)
         self.local = backend_name.lower().startswith("fake")
         self.name = f"ibm:{backend_name}"
         self._jobs: dict[str, Any] = {}
@@ -224,6 +226,8 @@ class IBMRuntimeBackend(QuantumBackend):
         sampler = self._sampler()
         if not self.local:
             sampler.options.environment.job_tags = [job.idempotency_key[:64]]
+        elif self.seed is not None:
+            sampler.options.simulator.seed_simulator = self.seed
         pubs = [
             (p.circuit,) if p.parameter_values is None else (p.circuit, np.atleast_2d(p.parameter_values))
             for p in job.pubs

@@ -10,7 +10,7 @@ import pytest
 from qiskit import QuantumCircuit, transpile
 
 from include.problems.maxcut import GraphSpec, make_graph
-from include.quantum.backends.base import SamplerJob, SamplerPub
+from include.quantum.backends.base import QuantumBackend, SamplerJob, SamplerPub
 from include.quantum.backends.errors import StructuralQuantumError
 from include.quantum.backends.ibm import IBMRuntimeBackend
 from include.quantum.circuits.qaoa import qaoa_ansatz
@@ -18,7 +18,7 @@ from include.quantum.loops.engine import MemoryCheckpoint
 from include.quantum.loops.qaoa import CountsObjective, optimise_qaoa
 
 
-def _bell_job(backend: IBMRuntimeBackend, key: str) -> SamplerJob:
+def _bell_job(backend: QuantumBackend, key: str) -> SamplerJob:
     circuit = QuantumCircuit(2)
     circuit.h(0)
     circuit.cx(0, 1)
@@ -168,3 +168,13 @@ def test_a_restarted_loop_re_attaches_to_its_open_cloud_session_by_id() -> None:
     backend.close_context()
     assert backend.open_context("session", "batch-open") != "batch-open"
     backend.close_context()
+
+
+def test_local_mode_is_seeded_so_a_job_re_run_in_process_gives_the_same_counts() -> None:
+    from include.quantum.backends.registry import make_backend
+
+    counts = []
+    for _ in range(2):  # a retry: a new process, a new backend, the same seed
+        backend = make_backend("ibm:fake_manila", seed=11)
+        counts.append(backend.run(_bell_job(backend, "seeded")).counts[0][0])
+    assert counts[0] == counts[1] and sum(counts[0].values()) == 100
