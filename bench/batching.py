@@ -25,7 +25,6 @@ from qiskit import transpile
 from include.problems.maxcut import GraphSpec, make_graph, maxcut_ising
 from include.quantum.backends.aer import AerBackend
 from include.quantum.backends.base import QuantumBackend, SamplerJob, SamplerPub
-from include.quantum.backends.execute import run_to_completion
 from include.quantum.circuits.qaoa import qaoa_ansatz
 
 N_QUBITS, REPS, SHOTS, SEED = 10, 2, 1024, 5
@@ -37,16 +36,16 @@ def measure(backend: QuantumBackend, points_count: int, repeats: int) -> tuple[f
     isa = transpile(ansatz, target=backend.target(), optimization_level=1, seed_transpiler=SEED)
     points = np.random.default_rng(SEED).uniform(0, np.pi, (points_count, isa.num_parameters))
     tag = f"{time.time()}"
-    run_to_completion(backend, SamplerJob([SamplerPub(isa, points[:2])], SHOTS, f"warmup-{tag}"))
+    backend.run(SamplerJob([SamplerPub(isa, points[:2])], SHOTS, f"warmup-{tag}"))
     batched, per_point = [], []
     for r in range(repeats):
         t0 = time.perf_counter()
-        raw = run_to_completion(backend, SamplerJob([SamplerPub(isa, points)], SHOTS, f"batch-{r}-{tag}"))
+        raw = backend.run(SamplerJob([SamplerPub(isa, points)], SHOTS, f"batch-{r}-{tag}"))
         assert len(raw.counts[0]) == points_count
         batched.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         for i, point in enumerate(points):
-            run_to_completion(backend, SamplerJob([SamplerPub(isa, point[None, :])], SHOTS, f"one-{r}-{i}-{tag}"))
+            backend.run(SamplerJob([SamplerPub(isa, point[None, :])], SHOTS, f"one-{r}-{i}-{tag}"))
         per_point.append(time.perf_counter() - t0)
     return statistics.median(batched), statistics.median(per_point)
 

@@ -7,7 +7,7 @@ Per instance (n nodes, seed): make_graph(GraphSpec(n, "regular", 3, "unit", seed
 * p=1 and p=3 expected-cut ratio at the exact optimiser's angles (include.quantum.loops.qaoa_angles);
   p=1 is checked against 0.6924, Farhi et al.'s guarantee for 3-regular graphs at optimal angles.
 * The p=3 circuit (qaoa_ansatz, transpiled for Aer's target) sampled once at those angles
-  (1024 shots) through run_to_completion: the sampled mean cut (should match the exact value to
+  (1024 shots) through the backend's own held run (backend.run): the sampled mean cut (should match the exact value to
   shot noise: an end-to-end check of the angle convention) and the best sampled cut.
 * Simulated annealing with the same seed.
 * Evaluations to reach 99% of the best value a run found: the exact optimiser's p=1 trace, its
@@ -37,7 +37,6 @@ from include.problems.baselines import exact_brute_force, simulated_annealing
 from include.problems.maxcut import GraphSpec, cut_value, make_graph
 from include.quantum.backends.aer import AerBackend
 from include.quantum.backends.base import SamplerJob, SamplerPub
-from include.quantum.backends.execute import run_to_completion
 from include.quantum.circuits.qaoa import qaoa_ansatz
 from include.quantum.loops.qaoa import CountsObjective, optimise_qaoa
 from include.quantum.loops.qaoa_angles import angle_schedule, in_circuit_order
@@ -66,7 +65,7 @@ def run_instance(n: int, seed: int, args: argparse.Namespace) -> dict[str, float
     backend = AerBackend(seed=seed)
     isa = transpile(ansatz, target=backend.target(), optimization_level=1, seed_transpiler=seed)
     theta = np.array([in_circuit_order(p3.parameters, [param.name for param in isa.parameters])])
-    raw = run_to_completion(backend, SamplerJob([SamplerPub(isa, theta)], args.shots, f"quality-{n}-{seed}"))
+    raw = backend.run(SamplerJob([SamplerPub(isa, theta)], args.shots, f"quality-{n}-{seed}"))
     _, sampled_mean, _, sampled_best = objective.evaluate(dict(raw.counts[0][0]))
 
     sa = cut_value(simulated_annealing(edges, n, seed), edges)

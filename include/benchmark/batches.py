@@ -1,10 +1,15 @@
-"""Running one batch of the plan as one job: build its circuits, submit, store one result each.
+"""Running one batch of the plan as one job through the submission protocol, one result per experiment.
 
-``submit_batch`` transpiles through the transpile cache, reserves budget and submits; the
-submission is stored before anyone waits (``submission_uri``), so a resumed or retried task
-finishes that job instead of submitting another. ``finish_batch`` turns the job's counts into one
-stored result per experiment. ``run_batch`` does both and waits in between (in-process Aer, or
-code without a triggerer).
+``submit_batch`` transpiles through the transpile cache and starts the batch's job through
+``include.quantum.submission.SubmissionProtocol``: admitted against the budget, its idempotency key
+(the hash of the batch's experiments) claimed in the job ledger, then found or submitted. On a
+retry the protocol's rule applies: a provider job that exists (the job service, IBM) is found and
+never submitted again; an in-process job (Aer, ``ibm:fake_*``) died with its process and is
+submitted again with the same seed (the backend's seed comes from the key), giving the same
+counts. The submission (pub order, compile figures) is stored before anyone waits
+(``submission_uri``), so a resumed task rebuilds the same job. ``finish_batch`` turns the collected
+counts into one stored result per experiment. ``run_batch`` does both and waits in between, in the
+backend's batch context (an IBM Batch, closed at the end).
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class BatchSubmission:
     transpile_sources: dict[str, int]
     already_stored: int
     submitted_at: float
+    context_id: str | None = None  # the provider batch context the job ran in (IBM), if any
 
     def to_json(self) -> bytes:
         return canonical_json(asdict(self))
@@ -64,21 +70,6 @@ class BatchSubmission:
     @classmethod
     def from_json(cls, data: bytes) -> BatchSubmission:
         return cls(**json.loads(data))
-
-
-def stored_job_status(
-    backend: Any, job_id: str, *, max_attempts: int = 5, sleep: Callable[[float], None] = time.sleep
-) -> Any:
-    """The status of a job an earlier attempt submitted, or None if the provider does not know it
-    (``UnknownJobError``: HTTP 404, an in-process Aer job from a process that is gone) — the only
-    case in which the batch may be submitted again. Transient errors (outage, 429, 5xx) are retried
-    with backoff and, if they persist, raised: resubmitting then would pay twice for one batch."""
-    from include.quantum.backends.errors import UnknownJobError, call_with_retries
-
-    try:
-        return call_with_retries(lambda: backend.status(job_id), max_attempts=max_attempts, sleep=sleep)
-    except UnknownJobError:
-        return None
 
 
 def submission_uri(store: ArtifactStore, batch: Mapping[str, Any]) -> str:
@@ -91,33 +82,51 @@ def batch_rows(store: ArtifactStore, batch: Mapping[str, Any]) -> pd.DataFrame:
     return plan[plan["experiment_id"].isin(ids) & (plan["status"] == "run")]
 
 
+def batch_protocol(backend: Any) -> Any:
+    """The protocol outside Airflow: the default ledgers and the policy's environment."""
+    from include.quantum.submission import local_protocol
+
+    return local_protocol(backend)
+
+
 def submit_batch(
     store: ArtifactStore,
     batch: Mapping[str, Any],
     *,
     jobservice_url: str | None = None,
-    admit: Callable[[str, str, int], Any] | None = None,
+    protocol_for: Callable[[Any], Any] = batch_protocol,
+    stored: BatchSubmission | None = None,
 ) -> tuple[BatchSubmission | None, Any]:
-    """Build the batch's circuits (through the transpile cache), reserve budget, submit one job.
+    """Build the batch's circuits (through the transpile cache) and start its one job through the
+    protocol (admit → claim → find or submit); (submission, protocol).
 
-    Returns (None, backend) when every experiment of the batch is already stored. The job's
-    idempotency key is the hash of its experiments, so submitting the same batch again finds
-    the same job on providers that keep keys (the job service, IBM via the ledger)."""
+    ``stored``: the submission an earlier attempt stored — the same experiments in the same order,
+    so the same job is found (or, in process, re-run). Returns (None, None) when every experiment of
+    the batch is already stored. ``protocol_for`` builds the protocol for the batch's backend (and may
+    open its batch context first: ``run_batch``, ``SweepBatchOperator``); the submission records it."""
     from include.problems.maxcut import maxcut_ising
     from include.quantum.backends.base import SamplerJob, SamplerPub
-    from include.quantum.backends.errors import call_with_retries
     from include.quantum.backends.registry import make_backend
     from include.quantum.circuits.qaoa import qaoa_ansatz
     from include.quantum.loops.qaoa_angles import in_circuit_order
     from include.quantum.transpile_cache import TranspileCache, TranspileSettings
 
     rows = batch_rows(store, batch)
-    pending = [r for r in rows.itertuples(index=False) if not store.exists(result_manifest_uri(store, r.result_prefix))]
-    if not pending:
-        return None, None
-    keys = sorted(str(r.experiment_key) for r in pending)
-    job_key = "sweep:" + sha256_hex("|".join(keys + [str(r.result_prefix) for r in pending]).encode())
+    if stored is not None:  # the job an earlier attempt started: rebuild exactly it
+        by_id = {int(r.experiment_id): r for r in rows.itertuples(index=False)}
+        pending = [by_id[i] for i in stored.experiment_ids]
+        job_key = stored.job_key
+    else:
+        pending = [
+            r for r in rows.itertuples(index=False) if not store.exists(result_manifest_uri(store, r.result_prefix))
+        ]
+        if not pending:
+            return None, None
+        keys = sorted(str(r.experiment_key) for r in pending)
+        job_key = "sweep:" + sha256_hex("|".join(keys + [str(r.result_prefix) for r in pending]).encode())
+    # The seed comes from the key: an in-process job re-run on a retry gives the same counts.
     backend = make_backend(str(batch["spec"]), seed=int(job_key[-8:], 16), url=jobservice_url)
+    protocol = protocol_for(backend)
     target, calibration = backend.target(), backend.calibration_snapshot()
     cache = TranspileCache(store)
     settings = TranspileSettings(**TRANSPILE)
@@ -136,9 +145,9 @@ def submit_batch(
         compile_seconds.append(seconds)
         sources[source] = sources.get(source, 0) + 1
     shots = int(batch["shots"])
-    if admit is not None:
-        admit(job_key, str(batch["spec"]), shots * len(pubs))
-    job_id = call_with_retries(lambda: backend.submit(SamplerJob(pubs, shots, job_key)))
+    job_id = protocol.start(SamplerJob(pubs, shots, job_key), shots * len(pubs))
+    if stored is not None:
+        compile_seconds, sources = stored.compile_seconds, stored.transpile_sources
     submission = BatchSubmission(
         batch=int(batch["batch"]),
         spec=str(batch["spec"]),
@@ -148,10 +157,17 @@ def submit_batch(
         experiment_ids=[int(r.experiment_id) for r in pending],
         compile_seconds=compile_seconds,
         transpile_sources=sources,
-        already_stored=len(rows) - len(pending),
-        submitted_at=time.time(),
+        already_stored=stored.already_stored if stored is not None else len(rows) - len(pending),
+        submitted_at=stored.submitted_at if stored is not None and stored.job_id == str(job_id) else time.time(),
+        context_id=getattr(backend, "context_id", None),
     )
-    return submission, backend
+    return submission, protocol
+
+
+def collect_batch(protocol: Any, submission: BatchSubmission) -> tuple[Any, float]:
+    """The finished job's result, collected and settled through the protocol; (result, its cost)."""
+    raw = protocol.collect(submission.job_key, submission.job_id, submission.shots * len(submission.experiment_ids))
+    return raw, float(protocol.settled.get(submission.job_key, 0.0))
 
 
 def finish_batch(
@@ -160,16 +176,16 @@ def finish_batch(
     submission: BatchSubmission,
     raw: Any,
     *,
-    settle: Callable[[str, str, int, float | None], float] | None = None,
+    cost: float = 0.0,
     night: str = "",
 ) -> BatchOutcome:
-    """The finished job's counts → one stored result per experiment (pubs in submission order)."""
+    """The finished job's counts → one stored result per experiment (pubs in submission order);
+    ``cost``: what the job was settled at (``collect_batch``)."""
     rows = batch_rows(store, batch).set_index("experiment_id", drop=False)
     pubs = len(submission.experiment_ids)
     if len(raw.counts) != pubs:
         raise ValueError(f"job {submission.job_id} returned {len(raw.counts)} pubs; the batch submitted {pubs}")
-    usage = raw.timings.get("execute_seconds")
-    job_cost = settle(submission.job_key, submission.spec, submission.shots * pubs, usage) if settle else 0.0
+    job_cost = cost
     execute_share = float(raw.timings.get("execute_seconds", 0.0)) / pubs
     graphs: dict[str, pd.DataFrame] = {}
     written = 0
@@ -245,22 +261,31 @@ def run_batch(
     batch: Mapping[str, Any],
     *,
     jobservice_url: str | None = None,
-    admit: Callable[[str, str, int], Any] | None = None,
-    settle: Callable[[str, str, int, float | None], float] | None = None,
+    protocol_for: Callable[[Any], Any] = batch_protocol,
     night: str = "",
 ) -> BatchOutcome:
-    """Submit a batch as one job, wait for it here, store one result per experiment.
-
-    The waiting path for in-process simulators and for code without a triggerer; the DAG's
-    ``SweepBatchOperator`` submits the same way and defers the wait on queued providers.
+    """Run a batch as one job through the protocol, held (this process waits), in the backend's
+    batch context (an IBM Batch; nothing elsewhere), closed however this ends; one result per
+    experiment. The path of in-process simulators and of code without a triggerer; the DAG's
+    ``SweepBatchOperator`` starts the same way and defers the wait on queued providers.
     Idempotent: experiments already stored are not run again."""
-    from include.quantum.backends.execute import wait_for_result
+    opened: list[Any] = []
 
-    submission, backend = submit_batch(store, batch, jobservice_url=jobservice_url, admit=admit)
-    if submission is None:
-        return BatchOutcome(int(batch["batch"]), str(batch["spec"]), already_stored=len(batch["experiment_ids"]))
-    raw = wait_for_result(backend, submission.job_id)
-    return finish_batch(store, batch, submission, raw, settle=settle, night=night)
+    def in_batch_context(backend: Any) -> Any:
+        opened.append(backend)
+        backend.open_context("batch")
+        return protocol_for(backend)
+
+    try:
+        submission, protocol = submit_batch(store, batch, jobservice_url=jobservice_url, protocol_for=in_batch_context)
+        if submission is None:
+            return BatchOutcome(int(batch["batch"]), str(batch["spec"]), already_stored=len(batch["experiment_ids"]))
+        protocol.wait(submission.job_id)
+        raw, cost = collect_batch(protocol, submission)
+    finally:
+        for backend in opened:
+            backend.close_context()
+    return finish_batch(store, batch, submission, raw, cost=cost, night=night)
 
 
 def result_manifest_uri(store: ArtifactStore, result_prefix: str) -> str:

@@ -56,7 +56,8 @@ class SubmissionProtocol:
     """The one way quantum work is submitted: admit → claim → submit or find → wait → result → settle.
 
     Used by the submit operator (one job per task), both variational loops (one job per
-    evaluation) and the nightly sweep (one job per batch). What differs between backends is data
+    evaluation) and the nightly sweep (one job per batch, its key the hash of the batch's
+    experiments, in an IBM Batch context where the backend has one). What differs between backends is data
     (``registry.FamilyRules``), not branches in callers:
 
     - a provider whose jobs outlive the submitting process (``durable_jobs``: the job service, IBM
@@ -94,6 +95,7 @@ class SubmissionProtocol:
         self.loop_key: str | None = None
         self._cost_model = admission.policy.cost_model(backend.name)
         self._booked: list[tuple[str, str, int, float]] = []  # amortised: (key, job id, shots, cost)
+        self.settled: dict[str, float] = {}  # idempotency key -> the real cost its job was settled at
 
     # -- budget ----------------------------------------------------------------------------------
     @property
@@ -213,6 +215,7 @@ class SubmissionProtocol:
         raw: Any = self.retrying(lambda: self.backend.result(job_id), "result")
         usage = raw.timings.get("execute_seconds")
         cost = self._cost_model.settle(total_shots, usage)
+        self.settled[key] = cost
         if self.amortised:
             self._booked.append((key, job_id, total_shots, cost))
             return raw

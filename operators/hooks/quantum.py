@@ -51,6 +51,6 @@ class QuantumBackendHook(BaseHook):
         from include.quantum.backends.registry import make_backend
 
         if self.backend_spec.startswith("ibm:"):
-            return make_backend(self.backend_spec, **self.ibm_credentials())
+            return make_backend(self.backend_spec, seed=self.seed, **self.ibm_credentials())
         url = self.service_url() if self.backend_spec.startswith("jobservice") else None
         return make_backend(self.backend_spec, seed=self.seed, url=url)

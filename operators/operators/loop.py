@@ -116,7 +116,7 @@ class VariationalLoopOperator(ArtifactStageOperator):
         """Prepare the loop, finish the job in flight if it is done, run on; defer or store."""
         from include.governance.budget import BudgetExceeded
         from include.governance.policy import PolicyError
-        from include.quantum.loops.engine import DEFERRED, LoopConfigError
+        from include.quantum.loops.engine import DEFERRED, LoopConfigError, open_session
         from include.quantum.submission import idempotency_key
 
         started = time.perf_counter()
@@ -132,10 +132,8 @@ class VariationalLoopOperator(ArtifactStageOperator):
         except (PolicyError, BudgetExceeded) as exc:
             raise AirflowFailException(f"{self.task_id}: admission refused: {exc}") from exc
         checkpoint = loop.checkpoint
-        context_id = self._backend.open_context("session", checkpoint.context.get("session_id"))
-        if context_id is not None:
-            checkpoint.context["session_id"] = context_id
         try:
+            open_session(loop)  # the loop's session: open (or re-attached by id) until the loop ends
             pending = checkpoint.pending
             if pending is not None:  # an evaluation's job is in flight (deferred, or a retried task)
                 if not protocol.status(pending["job_id"]).state.terminal and loop.mode() != DEFERRED:

@@ -53,12 +53,17 @@ def quantum_conn_id() -> str | None:
 
 
 class SweepBatchOperator(BaseOperator):
-    """One batch of the nightly sweep as one job: budget admitted, submitted once, results stored.
+    """One batch of the nightly sweep as one job through the submission protocol: admitted against
+    the budget, its key claimed in the job ledger, found or submitted, collected, settled.
 
     Deferrable: a queued provider's job (the job service, IBM) is waited for by
-    ``QuantumJobTrigger`` in the triggerer, so a waiting batch holds no worker slot. In-process
-    Aer finishes inside submission. The submission is stored before the wait, so a resumed or
-    retried task finishes that job instead of submitting (and paying for) another.
+    ``QuantumJobTrigger`` in the triggerer, so a waiting batch holds no worker slot; in-process
+    backends (Aer, ``ibm:fake_*``) are waited on here. A retried task finds the job it submitted
+    (never submits it twice) on a provider whose jobs outlive the task; an in-process job died with
+    its process and is run again with the same seed (the same counts). The job runs in a provider
+    batch context (an IBM Batch; nothing elsewhere), opened when the task starts and closed when
+    its process ends — finished, failed, deferred (the batch's one job is submitted and runs to the
+    end in the closed Batch) or killed.
     """
 
     template_fields = ("batch_ref",)
@@ -70,6 +75,7 @@ class SweepBatchOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self._batch: dict[str, Any] | None = None
+        self._backend: Any = None
 
     @property
     def batch(self) -> dict[str, Any]:
@@ -79,14 +85,33 @@ class SweepBatchOperator(BaseOperator):
             self._batch = dict(read_document(sweep_store(), self.batch_ref))
         return self._batch
 
-    def _backend(self) -> Any:
-        return QuantumBackendHook(str(self.batch["spec"]), quantum_conn_id()).get_conn()
-
     def _admit(self, key: str, spec: str, shots: int) -> Any:
         reservation = budget_admission().admit(key, spec, shots)
         for alert in reservation.alerts:
             self.log.warning(alert)
         return reservation
+
+    def _protocol(self, backend: Any, context_id: str | None = None) -> Any:
+        """The protocol for this batch's backend (its batch context opened first, if it has one)."""
+        from include.governance.ledger import JobLedger
+        from include.quantum.backends.errors import call_with_retries
+        from include.quantum.submission import SubmissionProtocol
+
+        self._backend = backend
+        if backend.open_context("batch", context_id) is not None:
+            self.log.info("batch %s: jobs run in provider batch %s", self.batch["batch"], backend.context_id)
+        retrying = lambda call, what: call_with_retries(  # noqa: E731
+            call, on_retry=lambda e, n, d: self.log.warning("%s attempt %d failed (%s); retry in %.1fs", what, n, e, d)
+        )
+        return SubmissionProtocol(
+            backend, ledger=JobLedger(), admission=budget_admission(), retrying=retrying, admit=self._admit
+        )
+
+    def _conn_backend(self, submission: Any) -> Any:
+        """The batch's backend from the quantum connection (credentials), seeded from the job key."""
+        return QuantumBackendHook(
+            str(self.batch["spec"]), quantum_conn_id(), seed=int(submission.job_key[-8:], 16)
+        ).get_conn()
 
     def _submission(self, store: ArtifactStore) -> Any:
         from include.benchmark.batches import BatchSubmission, submission_uri
@@ -98,83 +123,97 @@ class SweepBatchOperator(BaseOperator):
             return None
 
     def execute(self, context: Any) -> dict[str, str | None]:
-        from include.benchmark.batches import BatchOutcome, stored_job_status, submission_uri, submit_batch
+        from include.benchmark.batches import BatchOutcome, collect_batch, submission_uri, submit_batch
         from include.benchmark.night import store_outcome
-        from include.quantum.backends.errors import call_with_retries
-        from include.quantum.backends.execute import wait_for_result
 
         store = sweep_store()
-        submission = self._submission(store)
-        backend: Any = None
-        status: Any = None
-        if submission is not None:  # a resumed or retried task: the job already exists
-            backend = self._backend()
-            # Transient errors are retried (and fail the task if they last); only an unknown job resubmits.
-            status = stored_job_status(backend, submission.job_id)
-            if status is None:
-                self.log.warning("the provider does not know stored job %s; submitting the batch again", submission)
-                submission = None
-            else:
-                self.log.info("batch %s: job %s already submitted (%s)", self.batch["batch"], submission.job_id, status)
-        if submission is None:
-            submission, backend = submit_batch(store, self.batch, jobservice_url=jobservice_url(), admit=self._admit)
+        stored = self._submission(store)  # a resumed or retried task: the same job (found, or re-run in process)
+        try:
+            submission, protocol = submit_batch(
+                store,
+                self.batch,
+                jobservice_url=jobservice_url(),
+                protocol_for=lambda backend: self._protocol(backend, stored.context_id if stored else None),
+                stored=stored,
+            )
             if submission is None:
                 self.log.info("batch %s: every experiment is already stored", self.batch["batch"])
                 outcome = BatchOutcome(
                     int(self.batch["batch"]), str(self.batch["spec"]), already_stored=len(self.batch["experiment_ids"])
                 )
                 return store_outcome(store, self.batch, outcome.to_xcom())
-            store.put_bytes(submission_uri(store, self.batch), submission.to_json(), "application/json")
+            if stored is None or stored.job_id != submission.job_id:
+                store.put_bytes(submission_uri(store, self.batch), submission.to_json(), "application/json")
             self.log.info(
-                "batch %s: %d circuits submitted as job %s (%s)",
+                "batch %s: %d circuits as job %s (%s)%s",
                 self.batch["batch"],
                 len(submission.experiment_ids),
                 submission.job_id,
                 submission.spec,
+                "" if stored is None else f"; the stored submission's job was {stored.job_id}",
             )
-        assert backend is not None
-        if status is None:  # just submitted
-            status = call_with_retries(lambda: backend.status(submission.job_id))
-        if self.deferrable and not status.state.terminal:
-            from operators.triggers.quantum_job import QuantumJobTrigger
+            status = protocol.status(submission.job_id)
+            if self.deferrable and not status.state.terminal and protocol.profile.rules.deferrable:
+                from operators.triggers.quantum_job import QuantumJobTrigger
 
-            self.defer(
-                trigger=QuantumJobTrigger(
-                    job_id=submission.job_id,
-                    backend=submission.spec,
-                    quantum_conn_id=quantum_conn_id(),
-                    poll_interval=self.poll_interval,
-                ),
-                method_name="execute_complete",
-            )
-        return self._finish(store, submission, wait_for_result(backend, submission.job_id), context)
+                self.defer(
+                    trigger=QuantumJobTrigger(
+                        job_id=submission.job_id,
+                        backend=submission.spec,
+                        quantum_conn_id=quantum_conn_id(),
+                        poll_interval=self.poll_interval,
+                    ),
+                    method_name="execute_complete",
+                )
+            protocol.wait(submission.job_id)
+            raw, cost = collect_batch(protocol, submission)
+        finally:
+            self._close()
+        return self._finish(store, submission, raw, cost, context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, str | None]:
         from airflow.sdk.exceptions import AirflowException
 
-        from include.quantum.backends.errors import call_with_retries
+        from include.benchmark.batches import collect_batch
 
-        if event.get("state") != "DONE":
-            raise AirflowException(
-                f"batch {self.batch['batch']}: job {event.get('job_id')} ended {event.get('state')}: "
-                f"{event.get('error') or event.get('status', {}).get('error_message')}"
-            )
         store = sweep_store()
         submission = self._submission(store)
         if submission is None or submission.job_id != event.get("job_id"):
             raise AirflowException(f"batch {self.batch['batch']}: no stored submission for job {event.get('job_id')}")
-        backend = self._backend()
-        return self._finish(store, submission, call_with_retries(lambda: backend.result(submission.job_id)), context)
+        protocol = self._protocol(self._conn_backend(submission), submission.context_id)
+        try:
+            if event.get("state") != "DONE" and "status" in event:
+                self.log.warning(
+                    "batch %s: job %s ended %s: %s",
+                    self.batch["batch"],
+                    event.get("job_id"),
+                    event.get("state"),
+                    event.get("error") or event.get("status", {}).get("error_message"),
+                )
+            if "status" not in event:  # polling failed in the triggerer: wait for the job here
+                protocol.wait(submission.job_id)
+            raw, cost = collect_batch(protocol, submission)  # a job that ended badly raises its classified error
+        finally:
+            self._close()
+        return self._finish(store, submission, raw, cost, context)
 
-    def _finish(self, store: ArtifactStore, submission: Any, raw: Any, context: Any) -> dict[str, str | None]:
+    def _finish(
+        self, store: ArtifactStore, submission: Any, raw: Any, cost: float, context: Any
+    ) -> dict[str, str | None]:
         from include.benchmark.batches import finish_batch
         from include.benchmark.night import store_outcome
 
-        outcome = finish_batch(
-            store, self.batch, submission, raw, settle=budget_admission().settle, night=str(context["run_id"])
-        )
+        outcome = finish_batch(store, self.batch, submission, raw, cost=cost, night=str(context["run_id"]))
         self.log.info("batch %s: stored %d results (job %s)", outcome.batch, outcome.executed, outcome.job_id)
         return store_outcome(store, self.batch, outcome.to_xcom())
+
+    def _close(self) -> None:
+        if self._backend is not None:
+            self._backend.close_context()
+
+    def on_kill(self) -> None:
+        """A killed batch task closes its provider batch (its submitted job runs to the end)."""
+        self._close()
 
 
 class SweepReportOperator(ArtifactStageOperator):

@@ -215,3 +215,24 @@ def test_a_loop_backend_the_problem_does_not_fit_fails_before_any_job(
     assert state == "failed"
     assert "needs 8 qubits but jobservice:fake_manila has 5" in output
     assert total == 0  # nothing was submitted
+
+
+def test_loop_on_an_ibm_fake_backend_runs_held_in_one_session_closed_afterwards(
+    qflow_env: dict[str, str], store: ArtifactStore, tmp_path: Path
+) -> None:
+    """qiskit-ibm-runtime's local mode: every evaluation held (in-process jobs cannot be deferred),
+    all in the one Session the checkpoint names, and that session closed when the loop ended."""
+    env = {**qflow_env, "QFLOW_LEDGER_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+    conf = {"n_nodes": 4, "degree": 2, "reps": 1, "shots": 256, "max_iterations": 4, "seed": 3}
+    run_id, state, output = dags_test(env, {**conf, "loop_backend": "ibm:fake_manila"})
+    assert state == "success", output[-4000:]
+    base = f"runs/qaoa_maxcut/{safe_key_part(run_id)}"
+    manifest = store.read_manifest(store.uri(f"{base}/optimise/manifest.json"))
+    evaluations = manifest["measurements"]["evaluations"]
+    assert len(evaluations) == 4 and [e["mode"] for e in evaluations] == ["held"] * 4
+    assert manifest["params"]["backends"] == {"ibm:fake_manila": 4}
+    checkpoint = json.loads(store.get_bytes(store.uri(f"{base}/optimise/checkpoint.json")))
+    session_id = checkpoint["context"]["session_id"]
+    assert session_id.startswith("local-session-")
+    assert output.count(f"session {session_id} open") == 1 and output.count(f"session {session_id} closed") == 1
+    assert "deferring" not in output

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -129,6 +130,19 @@ class QuantumBackend(ABC):
     @abstractmethod
     def result(self, job_id: str) -> RawResult:
         """The finished job's counts; raises a classified QuantumError if it did not finish well."""
+
+    def run(self, job: SamplerJob, *, poll_interval: float = 0.05, max_poll_interval: float = 2.0) -> RawResult:
+        """Submit and wait in this process — the backend by itself, with no ledger and no budget
+        (tests and benches of a backend). Workflow submissions go through
+        ``include.quantum.submission.SubmissionProtocol``. Transient errors are retried."""
+        from include.quantum.backends.errors import call_with_retries
+
+        job_id = call_with_retries(lambda: self.submit(job))
+        interval = poll_interval
+        while not call_with_retries(lambda: self.status(job_id)).state.terminal:
+            time.sleep(interval)
+            interval = min(max_poll_interval, interval * 1.5)
+        return call_with_retries(lambda: self.result(job_id))
 
     def cancel(self, job_id: str) -> None:  # noqa: B027 (optional capability)
         """Cancel if the provider supports it."""

@@ -113,7 +113,7 @@ def make_backend(spec: str, *, seed: int | None = None, url: str | None = None, 
     if kind == "ibm":
         from include.quantum.backends.ibm import IBMRuntimeBackend
 
-        return IBMRuntimeBackend(detail, **options)
+        return IBMRuntimeBackend(detail, seed=seed, **options)
     if kind == "jobservice":
         from include.quantum.backends import jobservice
 

@@ -372,11 +372,20 @@ class VariationalLoop:
         )
 
 
+def open_session(loop: VariationalLoop) -> str | None:
+    """Open the loop's provider session (an IBM Session; None where the backend has none), or
+    re-attach to the one its checkpoint records; its id is recorded in the checkpoint's context."""
+    context_id = loop.backend.open_context("session", loop.checkpoint.context.get("session_id"))
+    if context_id is not None:
+        loop.checkpoint.context["session_id"] = context_id
+    return context_id
+
+
 def run_held(loop: VariationalLoop, loop_key: str) -> LoopOutcome:
     """Prepare, reserve, run every evaluation in this process, release what is left; the outcome."""
     loop.prepare()
     loop.reserve(loop_key)
-    context = loop.backend.open_context("session", loop.checkpoint.context.get("id"))
+    context = open_session(loop)
     try:
         while (pending := loop.advance()) is not None:  # held only: a pending job is waited on here
             loop.protocol.wait(pending["job_id"])

@@ -224,7 +224,6 @@ def test_serve_refuses_bad_settings_naming_the_option(tmp_path: Path) -> None:
 def test_noise_can_be_switched_off_for_exact_results(tmp_path: Path) -> None:
     from include.emulator.process import JobServiceProcess
     from include.quantum.backends.base import SamplerJob, SamplerPub
-    from include.quantum.backends.execute import run_to_completion
     from include.quantum.backends.jobservice import JobServiceBackend
 
     circuit = QuantumCircuit(3)
@@ -236,5 +235,5 @@ def test_noise_can_be_switched_off_for_exact_results(tmp_path: Path) -> None:
         backend = JobServiceBackend(service.url, backend_name="fake_manila")
         assert backend.backend_info()["noise"] is False
         isa = transpile(circuit, target=backend.target(), seed_transpiler=1)
-        counts = run_to_completion(backend, SamplerJob([SamplerPub(isa)], 500, "ideal-ghz")).counts[0][0]
+        counts = backend.run(SamplerJob([SamplerPub(isa)], 500, "ideal-ghz")).counts[0][0]
     assert set(counts) == {"000", "111"} and sum(counts.values()) == 500

@@ -246,14 +246,13 @@ def test_a_lost_submit_response_retried_with_the_same_key_gives_one_job(
     assert httpx.get(f"{service.url}/admin/stats").json()["jobs"]["total"] == before + 1
 
 
-def test_registry_spec_and_run_to_completion_normalise_a_job_service_result(service: JobServiceProcess) -> None:
-    from include.quantum.backends.execute import run_to_completion
+def test_registry_spec_and_a_held_run_normalise_a_job_service_result(service: JobServiceProcess) -> None:
     from include.quantum.backends.registry import make_backend
     from include.quantum.backends.results import normalise
 
     backend = make_backend("jobservice:fake_manila", url=service.url)
     assert isinstance(backend, JobServiceBackend) and backend.name == "jobservice:fake_manila"
-    raw = run_to_completion(backend, ghz_job(backend))
+    raw = backend.run(ghz_job(backend))
     frame = normalise(raw, transpiler_settings={"optimization_level": 1}, calibration=backend.calibration_snapshot())
     assert int(frame["count"].sum()) == SHOTS
     assert set(frame["backend"]) == {"jobservice:fake_manila"} and set(frame["provider_job_id"]) == {raw.job_id}
