@@ -8,7 +8,7 @@ is the session's (``s3_settings`` reuses one already serving). Scheduled runs ar
 (``use_job_schedule=False``): only what a test triggers runs.
 
 For the tests that use it: ``base_url``, ``env`` (what the components run with), ``pids``
-(component → PID; ``signal(name, sig)`` and ``component_children(name)`` for kill tests),
+(component → PID; ``signal(name, sig)`` and ``restart(name)`` for kill tests),
 ``password``, and ``rest()``: an ``httpx.Client`` on ``/api/v2`` with a JWT from ``/auth/token``.
 """
 
@@ -22,6 +22,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,12 +34,20 @@ import httpx
 from include.emulator.process import JobServiceProcess
 
 REPO = Path(__file__).resolve().parent.parent
+PYCACHE = REPO / ".qflow" / "pycache"
+# What a loop task imports on every start: compiled into PYCACHE before the components start.
+WARM_IMPORTS = (
+    "operators.operators.maxcut, include.pipelines.qaoa_maxcut, include.quantum.loops.engine, "
+    "include.quantum.backends.jobservice, include.quantum.backends.fake, include.governance.ledger, "
+    "include.governance.budget, include.store.checkpoint, qiskit_aer, qiskit_ibm_runtime.fake_provider"
+)
 COMPONENTS = ("api-server", "scheduler", "triggerer", "dag-processor")
 USER = "admin"
 TERMINAL = {"success", "failed"}
 # A prod-like environment added to the stack's policy: the job service needs approval, as IBM
 # hardware does in prod (tests select it with the Airflow Variable `qflow_environment`).
 APPROVAL_ENVIRONMENT = "prod_like"
+SIGKILL = signal.SIGKILL  # (the class's `signal` method shadows the module in its body)
 
 
 def write_policy(path: Path) -> Path:
@@ -160,6 +169,12 @@ class LiveStack:
 
     def build_env(self, jobservice_url: str) -> dict[str, str]:
         env = dict(self.s3_env)
+        # Every task start (a deferred loop starts one per evaluation) imports Qiskit, pandas, boto3...
+        # Without bytecode (this sandbox sets PYTHONDONTWRITEBYTECODE and the venv has no .pyc) each
+        # import compiles from source: ~4x the start-up. Keep bytecode, as any installed package has,
+        # under .qflow/pycache (not in the shared venv), kept across stacks.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),
@@ -197,14 +212,11 @@ class LiveStack:
         self.env = self.build_env(self.jobservice.url)
         (self.home / "passwords.json").write_text(json.dumps({USER: self.password}) + "\n")
         self._run(["airflow", "db", "migrate"], "db-migrate")
+        self._run([sys.executable, "-c", f"import {WARM_IMPORTS}"], "warm-bytecode")
         self._run(["qflow", "pools", str(self.root / "pools.json")], "pools")
         self._run(["airflow", "pools", "import", str(self.root / "pools.json")], "pools")
         for name in COMPONENTS:
-            log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop)
-            self._logs.append(log)
-            self.procs[name] = subprocess.Popen(
-                ["airflow", name], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+            self._spawn(name)
         self.wait_healthy(timeout)
         return self
 
@@ -248,6 +260,22 @@ class LiveStack:
         """Signal one component's process group (e.g. SIGKILL the scheduler and its children)."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.procs[name].pid, sig)
+
+    def _spawn(self, name: str) -> None:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop)
+        self._logs.append(log)
+        self.procs[name] = subprocess.Popen(
+            ["airflow", name], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def restart(self, name: str, sig: int = SIGKILL, timeout: float = 120) -> None:
+        """Signal one component's process group (SIGKILL: a crash), reap it, start it again and wait
+        until the stack is healthy (``/monitor/health`` reports every component healthy again)."""
+        self.signal(name, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.procs[name].wait(timeout=30)
+        self._spawn(name)
+        self.wait_healthy(timeout)
 
     def stop(self) -> None:
         for name in reversed(COMPONENTS):

@@ -167,6 +167,7 @@ class VariationalLoopOperator(ArtifactStageOperator):
                     self.poll_interval,
                     max_poll_interval=max(self.poll_interval, 5.0),
                     submitted_at=pending.get("submitted_at"),
+                    expected_wait_seconds=pending.get("expected_wait_seconds"),
                 ),
                 method_name="execute_complete",
             )

@@ -1,6 +1,7 @@
 """QuantumJobTrigger: waits for a provider job to reach a terminal state, in the triggerer.
 
-It only reads (polls status asynchronously with growing intervals); it submits, cancels and
+It only reads (polls status asynchronously: first after the provider's expected wait, if the
+caller passes it, then at growing intervals); it submits, cancels and
 writes nothing, so running it twice — after a triggerer restart — is harmless. Polling errors
 that are transient are logged and polled again; a client-side wait is never a failure.
 """
@@ -26,8 +27,13 @@ class QuantumJobTrigger(BaseTrigger):
         max_poll_interval: float = 30.0,
         queue_sla_seconds: float | None = None,
         submitted_at: str | None = None,
+        expected_wait_seconds: float | None = None,
     ) -> None:
         super().__init__()
+        # The provider's estimate of the job's wait when it was submitted (the job service's
+        # GET /queue): the first poll waits it out (from the job's own submission time), then
+        # polling starts at poll_interval, so a long queue costs neither many polls nor a late one.
+        self.expected_wait_seconds = expected_wait_seconds
         # The queue SLA is a duration measured from the job's own submission time (the provider's
         # created_at, ISO 8601), never a deadline computed on another machine's clock: the worker
         # that deferred and the triggerer that polls need not agree on the time.
@@ -50,6 +56,7 @@ class QuantumJobTrigger(BaseTrigger):
                 "max_poll_interval": self.max_poll_interval,
                 "queue_sla_seconds": self.queue_sla_seconds,
                 "submitted_at": self.submitted_at,
+                "expected_wait_seconds": self.expected_wait_seconds,
             },
         )
 
@@ -63,6 +70,9 @@ class QuantumJobTrigger(BaseTrigger):
         interval = self.poll_interval
         submitted = _utc(self.submitted_at)
         started = time.monotonic()  # only if the provider reports no submission time
+        if self.expected_wait_seconds:
+            ahead = self.expected_wait_seconds - _waited_seconds(submitted, started)
+            await asyncio.sleep(min(max(ahead, 0.0), self.expected_wait_seconds))
         while True:
             try:
                 status = await backend.status_async(self.job_id)

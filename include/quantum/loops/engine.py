@@ -178,6 +178,7 @@ class VariationalLoop:
         self._structure = ""
         self._last_flush = time.monotonic()
         self._mode: str | None = None
+        self._expected_wait = 0.0
 
     # -- before the first job ----------------------------------------------------------------------
     def prepare(self) -> None:
@@ -229,6 +230,7 @@ class VariationalLoop:
         if self._mode is None:
             deferrable = self.allow_deferral and self.protocol.profile.rules.deferrable
             wait = self.backend.expected_wait_seconds() if deferrable else 0.0
+            self._expected_wait = float(wait)
             self._mode = DEFERRED if deferrable and wait >= self.settings.defer_threshold_seconds else HELD
         return self._mode
 
@@ -311,6 +313,9 @@ class VariationalLoop:
                         "submitted_at": status.created_at.isoformat() if status.created_at else None,
                         "backend": self.backend.name,
                         "deferred_at": time.time(),
+                        # The provider's estimate when this process chose to defer: the trigger's
+                        # first poll waits it out instead of polling a job that cannot be done yet.
+                        "expected_wait_seconds": self._expected_wait,
                     }
                     self.checkpoint.save()
                     raise Suspend(theta)

@@ -139,3 +139,24 @@ def test_sensor_pokes_until_done_and_fails_on_error(env: JobServiceBackend, serv
         while time.monotonic() < deadline + 60:
             failing.poke({})
             time.sleep(0.2)
+
+
+def test_the_first_poll_waits_out_the_providers_expected_wait_then_polls_promptly(
+    env: JobServiceBackend, service: JobServiceProcess
+) -> None:
+    """Given the expected wait, a queued job is polled once it can be done — few polls, no late one."""
+    httpx.put(f"{service.url}/admin/faults", json={"queue_delay_seconds": 3}).raise_for_status()
+    expected = float(httpx.get(f"{service.url}/queue").json()["expected_wait_seconds"])
+    assert expected >= 3
+    job_id = submit(env, "trigger-expected-wait")
+    polls_before = httpx.get(f"{service.url}/admin/stats").json()["requests"]
+    started = time.monotonic()
+    trigger = QuantumJobTrigger(
+        job_id, "jobservice:fake_manila", poll_interval=1.0, max_poll_interval=5.0, expected_wait_seconds=expected
+    )
+    events = asyncio.run(collect(trigger))
+    waited = time.monotonic() - started
+    polls = httpx.get(f"{service.url}/admin/stats").json()["requests"] - polls_before
+    assert [e["state"] for e in events] == ["DONE"]
+    assert 3 <= waited <= expected + 2.5  # growing intervals from the start would first poll after 4.75 s, then 8.1 s
+    assert polls <= 4, polls  # status polls only after the expected wait (+ this test's own stats call)
