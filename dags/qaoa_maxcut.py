@@ -12,7 +12,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.providers.standard.operators.python import BranchPythonOperator
 from airflow.sdk import Param, dag
 
-from include.quantum.backends.catalogue import LOOP_BACKENDS, described
+from include.quantum.backends.catalogue import LOOP_BACKENDS, loop_backend_param
 from operators.operators.maxcut import (
     GraphValidateOperator,
     MaxCutAggregateOperator,
@@ -42,14 +42,7 @@ PARAMS = {
     "shots": Param(1024, type="integer", minimum=1, maximum=100_000, title="Shots per evaluation"),
     "optimiser": Param("COBYLA", enum=["COBYLA", "Nelder-Mead", "Powell"], title="Classical optimiser"),
     "max_iterations": Param(60, type="integer", minimum=1, maximum=2000, title="Max objective evaluations"),
-    "loop_backend": Param(
-        "aer",
-        enum=list(LOOP_BACKENDS),
-        title="Backend for the optimiser loop",
-        description="Where every evaluation of the QAOA loop runs, one job each: "
-        + described(LOOP_BACKENDS)
-        + ". Queued backends defer between evaluations (no worker held while a job waits).",
-    ),
+    "loop_backend": Param(**loop_backend_param("optimiser loop", "one job each")),
     "backend": Param(
         "aer",
         enum=list(LOOP_BACKENDS),

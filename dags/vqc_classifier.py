@@ -12,7 +12,7 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag
 
-from include.quantum.backends.catalogue import LOOP_BACKENDS, described
+from include.quantum.backends.catalogue import loop_backend_param
 from operators.operators.classifier import (
     ClassicalBaselinesOperator,
     ClassifierAggregateOperator,
@@ -58,13 +58,11 @@ PARAMS = {
     "shots": Param(512, type="integer", minimum=1, maximum=100_000, title="Shots per circuit"),
     "seed": Param(7, type="integer", minimum=0, title="Seed (split, initial point, simulator, transpiler)"),
     "loop_backend": Param(
-        "aer",
-        enum=list(LOOP_BACKENDS),
-        title="Backend for the training loop",
-        description="Where every evaluation of the training loop runs, one job of the whole training split each: "
-        + described(LOOP_BACKENDS)
-        + ". Queued backends defer between evaluations (no worker held while a job waits). A backend with fewer "
-        "qubits than the chosen encoding needs fails before any job.",
+        **loop_backend_param(
+            "training loop",
+            "one job of the whole training split each",
+            "A backend with fewer qubits than the chosen encoding needs fails before any job.",
+        )
     ),
     "backend": Param(
         "aer_simulator",

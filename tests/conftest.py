@@ -10,6 +10,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +78,33 @@ def airflow_dags_test(
     match = re.search(r"DagRun Finished: .*?run_id=([^,]+),.*?state=(\w+)", output)
     assert match, f"no DagRun Finished line; rc={proc.returncode}\n{output[-3000:]}"
     return match.group(1), match.group(2), output
+
+
+def deferred_loop_on_job_service(
+    dag_id: str, stage: str, env: Mapping[str, str], conf: Mapping[str, object], tmp_path: Any, store: Any
+) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """``airflow dags test`` of ``dag_id`` with its loop on the local job service (3 s queue, so every
+    evaluation defers); asserts what holds for every workload's deferred loop — success, one deferral
+    and one service job per evaluation, each recorded as deferred with its target — and returns
+    (run id, the ``stage`` manifest, its evaluations)."""
+    import httpx
+
+    from include.emulator.process import JobServiceProcess
+    from include.store.artifacts import safe_key_part
+
+    with JobServiceProcess(tmp_path / "jobs.sqlite", faults={"queue_delay_seconds": 3}) as service:
+        env = {**env, "QFLOW_JOBSERVICE_URL": service.url, "QFLOW_LEDGER_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+        run_id, state, output = airflow_dags_test(
+            dag_id, env, {**conf, "loop_backend": "jobservice:fake_manila"}, timeout=600
+        )
+        assert state == "success", output[-4000:]
+        jobs = httpx.get(f"{service.url}/jobs", params={"limit": 100}).json()["jobs"]
+    manifest = store.read_manifest(store.uri(f"runs/{dag_id}/{safe_key_part(run_id)}/{stage}/manifest.json"))
+    evaluations = manifest["measurements"]["evaluations"]
+    n = int(conf["max_iterations"])  # type: ignore[call-overload]
+    assert len(evaluations) == n and output.count("deferring (no worker held while it waits)") == n
+    assert [e["mode"] for e in evaluations] == ["deferred"] * n
+    assert sorted(e["job_id"] for e in evaluations) == sorted(j["job_id"] for j in jobs)  # one job each
+    assert manifest["params"]["backends"] == {"jobservice:fake_manila": n}
+    assert all(e["target_fingerprint"] and e["measurement_layout"] for e in evaluations)
+    return run_id, manifest, evaluations

@@ -29,7 +29,6 @@ from include.quantum.backends.errors import QuantumError
 from include.quantum.backends.registry import backend_profile
 from include.quantum.loops.optimiser import OPTIMISERS
 from include.store.artifacts import ArtifactError, ArtifactRef, ArtifactStore, read_parquet_bytes
-from include.store.checkpoint import LoopCheckpoint
 
 MAX_QUBITS = 24  # statevector sampling on this machine stays interactive up to here
 
@@ -201,39 +200,6 @@ def loop_identity(graph: ArtifactRef, encoding: ArtifactRef, params: QAOAMaxCutP
     }
 
 
-def checkpoint_uri(store: ArtifactStore, prefix: str, stage: str = "optimise") -> str:
-    return store.uri(f"{prefix.strip('/')}/{stage}/checkpoint.json")
-
-
-def resume_checkpoint(
-    store: ArtifactStore, checkpoint: LoopCheckpoint[Any], old_prefix: str, stage: str = "optimise"
-) -> ArtifactRef:
-    """Continue another run's loop (``resume_from``): copy its evaluations into this run's checkpoint;
-    the reference (its stored artifact, else its checkpoint object) that goes into the lineage."""
-    from include.quantum.loops.engine import Evaluation
-
-    source = LoopCheckpoint(store, checkpoint_uri(store, old_prefix, stage), checkpoint.settings, Evaluation)
-    saved = source.saved_settings()
-    if saved is None:
-        raise ProblemSpecError(
-            f"resume_from: {old_prefix} has no {stage} checkpoint; give the run id of a run whose loop ran"
-        )
-    if not source.load():
-        raise ProblemSpecError(
-            f"resume_from: {old_prefix}'s loop is a different loop ({saved}) than this run's ({checkpoint.settings}); "
-            "continue it with the same problem, optimiser and seed"
-        )
-    checkpoint.history = list(source.history)
-    checkpoint.save()
-    artifact_uri = store.uri(f"{old_prefix.strip('/')}/{stage}/data.parquet")
-    if store.exists(artifact_uri.rsplit("/", 1)[0] + "/manifest.json"):
-        manifest = store.read_manifest(artifact_uri)
-        return ArtifactRef(
-            artifact_uri, str(manifest["artifact"]["sha256"]), artifact_uri.rsplit("/", 1)[0] + "/manifest.json"
-        )
-    return store.source_ref(source.uri)
-
-
 def qaoa_loop(
     store: ArtifactStore,
     prefix: str,
@@ -251,18 +217,12 @@ def qaoa_loop(
 
     from qiskit import qpy
 
-    from include.governance.policy import load_policy
-    from include.quantum.backends.preflight import PreflightLimits
-    from include.quantum.loops.engine import Evaluation, LoopSettings, VariationalLoop
+    from include.pipelines.loop_stage import open_checkpoint, policy_loop, resume_checkpoint
     from include.quantum.loops.qaoa import CountsObjective, QAOAProblem
-    from include.quantum.transpile_cache import TranspileCache
 
     ansatz = qpy.load(io.BytesIO(store.read_attachment(encoding, "ansatz.qpy")))[0]
     objective = CountsObjective(store.read_table(graph), graph_n_nodes(store, graph))
-    checkpoint = LoopCheckpoint(
-        store, checkpoint_uri(store, prefix), loop_identity(graph, encoding, params), Evaluation
-    )
-    checkpoint.load()
+    checkpoint = open_checkpoint(store, prefix, "optimise", loop_identity(graph, encoding, params))
     inputs = [graph, encoding]
     if params.resume_from:
         from include.store.artifacts import safe_key_part
@@ -271,28 +231,21 @@ def qaoa_loop(
         if old_prefix.strip("/") == prefix.strip("/"):
             raise ProblemSpecError(f"resume_from={params.resume_from!r} is this run; give an earlier run's id")
         if not checkpoint.history and checkpoint.pending is None:
-            inputs.append(resume_checkpoint(store, checkpoint, old_prefix))
+            inputs.append(resume_checkpoint(store, checkpoint, old_prefix, "optimise", ProblemSpecError))
         elif checkpoint.context.get("resumed_from_ref"):
             inputs.append(ArtifactRef.from_xcom(checkpoint.context["resumed_from_ref"]))
         checkpoint.context.setdefault("resumed_from_ref", inputs[-1].to_xcom() if len(inputs) > 2 else None)
-    loops = load_policy().loops
-    settings = LoopSettings(
-        params.optimiser,
-        params.max_iterations,
-        params.shots,
-        params.seed,
-        defer_threshold_seconds=loops.defer_when_wait_exceeds_seconds,
-        flush_seconds=loops.checkpoint_every_seconds,
-    )
-    loop = VariationalLoop(
+    loop = policy_loop(
+        store,
         QAOAProblem(ansatz, objective),
-        protocol,
         checkpoint,
-        settings,
+        protocol=protocol,
+        optimiser=params.optimiser,
+        max_iterations=params.max_iterations,
+        shots=params.shots,
+        seed=params.seed,
         run=run,
         dataset_version=graph.sha256,
-        transpile_cache=TranspileCache(store),
-        limits=PreflightLimits(max_depth=loops.max_depth),
         allow_deferral=allow_deferral,
     )
     return loop, inputs

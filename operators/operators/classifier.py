@@ -121,43 +121,13 @@ class VQCTrainOperator(VariationalLoopOperator, _ClassifierOperator):
 
     template_fields = ("config", "features", "encoding", "loop_backend", "approved")
     ui_color = "#efe4fb"
+    loop_stage = ("include.pipelines.vqc_classifier", "vqc_loop", "store_train")
+    loop_inputs = ("features", "encoding")
 
     def __init__(self, *, features: Any, encoding: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.features = features
         self.encoding = encoding
-
-    def build_loop(
-        self, store: ArtifactStore, prefix: str, context: Any, protocol: Any, run: list[Any]
-    ) -> tuple[Any, list[ArtifactRef]]:
-        from include.pipelines.vqc_classifier import vqc_loop
-
-        return vqc_loop(
-            store,
-            prefix,
-            self.ref(self.features),
-            self.ref(self.encoding),
-            self.params_obj(),
-            protocol=protocol,
-            run=run,
-        )
-
-    def store_loop(
-        self,
-        store: ArtifactStore,
-        prefix: str,
-        context: Any,
-        loop: Any,
-        inputs: list[ArtifactRef],
-        *,
-        seconds: float,
-        worker_seconds: float,
-    ) -> ArtifactRef:
-        from include.pipelines.vqc_classifier import store_train
-
-        return store_train(
-            store, prefix, self.params_obj(), loop, inputs, seconds=seconds, worker_seconds=worker_seconds
-        )
 
 
 class VQCEvaluateOperator(_ClassifierOperator):

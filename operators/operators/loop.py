@@ -9,8 +9,9 @@ again. Where waits are short (in-process simulation, an open session) the evalua
 All state is in the checkpoint, never only in trigger kwargs: a retried, cleared or killed task,
 or a restarted triggerer, resumes from it and never submits an evaluation twice.
 
-Subclasses say which loop: ``build_loop`` (the engine with its problem and checkpoint) and
-``store_loop`` (the stage's artifact).
+Subclasses say which loop, as data: ``loop_stage`` names the pipeline's two functions (build the
+loop with its problem and checkpoint; store the stage's artifact) and ``loop_inputs`` the operator
+fields holding the artifact references the loop reads.
 """
 
 from __future__ import annotations
@@ -61,23 +62,32 @@ class VariationalLoopOperator(ArtifactStageOperator):
         self._backend: Any = None
 
     # -- what subclasses provide -------------------------------------------------------------------
+    # ("include.pipelines.<workload>", "<build the loop>", "<store the artifact>"); the build function
+    # takes (store, prefix, *inputs, params, protocol=, run=), the store function
+    # (store, prefix, params, loop, inputs, seconds=, worker_seconds=).
+    loop_stage: tuple[str, str, str] = ("", "", "")
+    loop_inputs: tuple[str, ...] = ()  # operator fields holding the loop's input references, in order
+
+    def _params(self) -> Any:
+        # The workload's own base (``_MaxCutOperator``, ``_ClassifierOperator``) parses the Params; it
+        # comes after this class in a loop operator's bases, so this class must not define params_obj.
+        return self.params_obj()  # type: ignore[attr-defined]
+
+    def _stage_function(self, which: int) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self.loop_stage[0]), self.loop_stage[which])
+
     def build_loop(
         self, store: ArtifactStore, prefix: str, context: Any, protocol: Any, run: list[Any]
     ) -> tuple[Any, list[ArtifactRef]]:
-        raise NotImplementedError
+        inputs = [self.ref(getattr(self, name)) for name in self.loop_inputs]
+        return self._stage_function(1)(store, prefix, *inputs, self._params(), protocol=protocol, run=run)
 
     def store_loop(
-        self,
-        store: ArtifactStore,
-        prefix: str,
-        context: Any,
-        loop: Any,
-        inputs: list[ArtifactRef],
-        *,
-        seconds: float,
-        worker_seconds: float,
+        self, store: ArtifactStore, prefix: str, loop: Any, inputs: list[ArtifactRef], **timings: float
     ) -> ArtifactRef:
-        raise NotImplementedError
+        return self._stage_function(2)(store, prefix, self._params(), loop, inputs, **timings)
 
     # -- the loop --------------------------------------------------------------------------------
     def _run(self, context: Any) -> list[Any]:
@@ -180,13 +190,7 @@ class VariationalLoopOperator(ArtifactStageOperator):
             ", ".join(f"{k}: {v}" for k, v in outcome.by_backend().items()),
         )
         return self.store_loop(
-            store,
-            prefix,
-            context,
-            loop,
-            inputs,
-            seconds=time.perf_counter() - started,
-            worker_seconds=float(sum(worker)),
+            store, prefix, loop, inputs, seconds=time.perf_counter() - started, worker_seconds=float(sum(worker))
         )
 
     def _close(self, protocol: Any, *, release: bool = True) -> None:

@@ -80,38 +80,13 @@ class QAOAOptimiseOperator(VariationalLoopOperator, _MaxCutOperator):
 
     template_fields = ("problem", "graph", "encoding", "loop_backend", "approved")
     ui_color = "#efe4fb"
+    loop_stage = ("include.pipelines.qaoa_maxcut", "qaoa_loop", "store_optimise")
+    loop_inputs = ("graph", "encoding")
 
     def __init__(self, *, graph: Any, encoding: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.graph = graph
         self.encoding = encoding
-
-    def build_loop(
-        self, store: ArtifactStore, prefix: str, context: Any, protocol: Any, run: list[Any]
-    ) -> tuple[Any, list[ArtifactRef]]:
-        from include.pipelines.qaoa_maxcut import qaoa_loop
-
-        params = self.params_obj()
-        return qaoa_loop(
-            store, prefix, self.ref(self.graph), self.ref(self.encoding), params, protocol=protocol, run=run
-        )
-
-    def store_loop(
-        self,
-        store: ArtifactStore,
-        prefix: str,
-        context: Any,
-        loop: Any,
-        inputs: list[ArtifactRef],
-        *,
-        seconds: float,
-        worker_seconds: float,
-    ) -> ArtifactRef:
-        from include.pipelines.qaoa_maxcut import store_optimise
-
-        return store_optimise(
-            store, prefix, self.params_obj(), loop, inputs, seconds=seconds, worker_seconds=worker_seconds
-        )
 
 
 class MaxCutBaselinesOperator(_MaxCutOperator):

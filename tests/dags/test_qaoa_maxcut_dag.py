@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from include.store.artifacts import ArtifactStore, parquet_bytes, safe_key_part
-from tests.conftest import airflow_dags_test
+from tests.conftest import airflow_dags_test, deferred_loop_on_job_service
 
 pytestmark = pytest.mark.integration
 
@@ -179,25 +179,9 @@ def test_loop_on_the_job_service_defers_between_evaluations_and_submits_each_onc
 ) -> None:
     """`airflow dags test` (triggers in-process): a queued loop backend defers at every evaluation,
     the service holds one job per evaluation, and the trace says where and how each one ran."""
-    import httpx
-
-    from include.emulator.process import JobServiceProcess
-
-    with JobServiceProcess(tmp_path / "jobs.sqlite", faults={"queue_delay_seconds": 3}) as service:
-        env = {**qflow_env, "QFLOW_JOBSERVICE_URL": service.url, "QFLOW_LEDGER_URL": f"sqlite:///{tmp_path / 'l.db'}"}
-        conf = {"n_nodes": 4, "degree": 2, "reps": 1, "shots": 256, "max_iterations": 4, "seed": 3}
-        run_id, state, output = dags_test(env, {**conf, "loop_backend": "jobservice:fake_manila"})
-        assert state == "success", output[-4000:]
-        jobs = httpx.get(f"{service.url}/jobs", params={"limit": 100}).json()["jobs"]
-    base = f"runs/qaoa_maxcut/{safe_key_part(run_id)}"
-    manifest = store.read_manifest(store.uri(f"{base}/optimise/manifest.json"))
-    evaluations = manifest["measurements"]["evaluations"]
-    assert len(evaluations) == 4 and output.count("deferring (no worker held while it waits)") == 4
-    assert [e["mode"] for e in evaluations] == ["deferred"] * 4
-    assert sorted(e["job_id"] for e in evaluations) == sorted(j["job_id"] for j in jobs)  # one job each
-    assert manifest["params"]["backends"] == {"jobservice:fake_manila": 4}
+    conf = {"n_nodes": 4, "degree": 2, "reps": 1, "shots": 256, "max_iterations": 4, "seed": 3}
+    _, _, evaluations = deferred_loop_on_job_service("qaoa_maxcut", "optimise", qflow_env, conf, tmp_path, store)
     assert {e["backend"] for e in evaluations} == {"jobservice:fake_manila"}
-    assert all(e["target_fingerprint"] and e["measurement_layout"] for e in evaluations)
 
 
 def test_a_loop_backend_the_problem_does_not_fit_fails_before_any_job(

@@ -16,7 +16,7 @@ import pytest
 
 from include.data.datasets import load_builtin
 from include.store.artifacts import ArtifactStore, parquet_bytes, safe_key_part
-from tests.conftest import airflow_dags_test
+from tests.conftest import airflow_dags_test, deferred_loop_on_job_service
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 SMALL_CONF = {
@@ -204,26 +204,13 @@ def test_training_on_the_job_service_defers_between_evaluations_and_submits_each
     """`airflow dags test` (triggers in-process): the training loop on a queued backend defers at
     every evaluation, and the service holds exactly one job per evaluation — the whole training
     split as one job of many parameter sets."""
-    import httpx
-
-    from include.emulator.process import JobServiceProcess
-
-    with JobServiceProcess(tmp_path / "jobs.sqlite", faults={"queue_delay_seconds": 3}) as service:
-        env = {**qflow_env, "QFLOW_JOBSERVICE_URL": service.url, "QFLOW_LEDGER_URL": f"sqlite:///{tmp_path / 'l.db'}"}
-        conf = {**SMALL_CONF, "max_iterations": 3, "shots": 64, "loop_backend": "jobservice:fake_manila"}
-        run_id, state, output = dags_test(env, conf)
-        assert state == "success", output[-4000:]
-        jobs = httpx.get(f"{service.url}/jobs", params={"limit": 100}).json()["jobs"]
+    conf = {**SMALL_CONF, "max_iterations": 3, "shots": 64}
+    run_id, manifest, evaluations = deferred_loop_on_job_service(
+        "vqc_classifier", "train", qflow_env, conf, tmp_path, store
+    )
     base = f"runs/vqc_classifier/{safe_key_part(run_id)}"
-    manifest = store.read_manifest(store.uri(f"{base}/train/manifest.json"))
-    evaluations = manifest["measurements"]["evaluations"]
-    assert len(evaluations) == 3 and output.count("deferring (no worker held while it waits)") == 3
-    assert [e["mode"] for e in evaluations] == ["deferred"] * 3
-    assert sorted(e["job_id"] for e in evaluations) == sorted(j["job_id"] for j in jobs)  # one job each
-    assert manifest["params"]["backends"] == {"jobservice:fake_manila": 3}
     n_train = manifest["params"]["samples_per_job"]
     assert n_train > 10 and all(e["shots"] == 64 for e in evaluations)
-    assert all(e["target_fingerprint"] and e["measurement_layout"] for e in evaluations)
     trace = store.read_table(store.uri(f"{base}/train/data.parquet"))
     assert list(trace["backend"]) == ["jobservice:fake_manila"] * 3
     summary = store.read_table(store.uri(f"{base}/summary/data.parquet")).iloc[0]

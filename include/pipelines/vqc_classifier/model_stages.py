@@ -22,7 +22,6 @@ from include.pipelines.vqc_classifier.data_stages import (
 )
 from include.pipelines.vqc_classifier.params import VQCClassifierParams
 from include.store.artifacts import ArtifactRef, ArtifactStore
-from include.store.checkpoint import LoopCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -147,37 +146,23 @@ def vqc_loop(
 ) -> tuple[Any, list[ArtifactRef]]:
     """The VQC training loop of this run on ``protocol``'s backend (one job of the whole training
     split per evaluation), with its S3 checkpoint loaded; the loop and its lineage inputs."""
-    from include.governance.policy import load_policy
-    from include.pipelines.qaoa_maxcut import checkpoint_uri
-    from include.quantum.backends.preflight import PreflightLimits
-    from include.quantum.loops.engine import Evaluation, LoopSettings, VariationalLoop
+    from include.pipelines.loop_stage import open_checkpoint, policy_loop
     from include.quantum.loops.vqc import VQCProblem
-    from include.quantum.transpile_cache import TranspileCache
 
     config = vqc_config(store, features, encoding, params)
     train, _, columns = _split(store, features)
-    checkpoint = LoopCheckpoint(
-        store, checkpoint_uri(store, prefix, "train"), loop_identity(features, encoding, config), Evaluation
-    )
-    checkpoint.load()
-    loops = load_policy().loops
-    settings = LoopSettings(
-        config.optimiser,
-        config.max_iterations,
-        config.shots,
-        config.seed,
-        defer_threshold_seconds=loops.defer_when_wait_exceeds_seconds,
-        flush_seconds=loops.checkpoint_every_seconds,
-    )
-    loop = VariationalLoop(
+    checkpoint = open_checkpoint(store, prefix, "train", loop_identity(features, encoding, config))
+    loop = policy_loop(
+        store,
         VQCProblem(config, train[columns].to_numpy(), train["label"].to_numpy()),
-        protocol,
         checkpoint,
-        settings,
+        protocol=protocol,
+        optimiser=config.optimiser,
+        max_iterations=config.max_iterations,
+        shots=config.shots,
+        seed=config.seed,
         run=run,
         dataset_version=features.sha256,
-        transpile_cache=TranspileCache(store),
-        limits=PreflightLimits(max_depth=loops.max_depth),
         allow_deferral=allow_deferral,
     )
     return loop, [features, encoding]

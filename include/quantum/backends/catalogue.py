@@ -7,6 +7,8 @@ Plain data, no imports: DAG files read it at parse time. Every key is a registry
 
 from __future__ import annotations
 
+from typing import Any
+
 LOOP_BACKENDS: dict[str, str] = {
     "aer": "ideal Aer in this worker (the method chosen per circuit)",
     "aer:statevector": "ideal Aer, statevector",
@@ -21,3 +23,17 @@ LOOP_BACKENDS: dict[str, str] = {
 def described(backends: dict[str, str]) -> str:
     """The form's description of each backend: ``name — what it is; ...``."""
     return "; ".join(f"{name} — {text}" for name, text in backends.items())
+
+
+def loop_backend_param(loop: str, each: str, note: str = "") -> dict[str, Any]:
+    """The keyword arguments of a DAG's ``loop_backend`` Param for its ``loop`` ("QAOA loop"),
+    whose evaluations run ``each`` ("one job each"); ``note`` adds what is particular to it."""
+    return {
+        "default": "aer",
+        "enum": list(LOOP_BACKENDS),
+        "title": f"Backend for the {loop}",
+        "description": f"Where every evaluation of the {loop} runs, {each}: "
+        + described(LOOP_BACKENDS)
+        + ". Queued backends defer between evaluations (no worker held while a job waits)."
+        + (f" {note}" if note else ""),
+    }

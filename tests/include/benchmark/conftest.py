@@ -38,3 +38,24 @@ def small_grid(**overrides: Any) -> SweepGrid:
 def prepared_for(store: ArtifactStore, grid: SweepGrid) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     specs, skipped = instance_specs(grid)
     return [prepare_instance(store, s, grid.reps, angle_evaluations=grid.angle_evaluations) for s in specs], skipped
+
+
+def planned_batches(
+    store: ArtifactStore, sweep_root: str, jobservice_url: str | None = None, **grid_overrides: Any
+) -> dict[str, Any]:
+    """The night's plan of ``small_grid(**grid_overrides)`` with its instances prepared."""
+    from include.benchmark.plan import plan_night
+
+    grid = small_grid(**grid_overrides)
+    prepared, skipped = prepared_for(store, grid)
+    return plan_night(store, f"{sweep_root}/night", grid, prepared, jobservice_url=jobservice_url, skipped=skipped)
+
+
+def one_small_batch(store: ArtifactStore, sweep_root: str, pool: str, jobservice_url: str | None = None) -> Any:
+    """The single batch of a one-instance night (one 4-node regular MaxCut) in ``pool``."""
+    backends = ["jobservice"] if pool == "qflow_jobservice" else ["aer:statevector"]
+    plan = planned_batches(
+        store, sweep_root, jobservice_url, sizes=[4], families=["maxcut_regular"], seeds_per_size=1, backends=backends
+    )
+    (batch,) = plan["batches"][pool]
+    return batch

@@ -12,7 +12,7 @@ import pandas as pd
 from include.benchmark.batches import BatchSubmission, collect_batch, finish_batch, run_batch, submit_batch
 from include.benchmark.plan import plan_night
 from include.store.artifacts import ArtifactStore
-from tests.include.benchmark.conftest import prepared_for, small_grid
+from tests.include.benchmark.conftest import one_small_batch, prepared_for, small_grid
 
 
 def _counts(store: ArtifactStore, batch: dict[str, Any]) -> list[pd.DataFrame]:
@@ -69,10 +69,7 @@ def test_a_retried_in_process_batch_runs_again_with_the_same_seed_and_the_same_c
 ) -> None:
     """Aer's job lived in the process that ran it: a retry (a new process: a new backend, whose
     status does not know the job) is submitted again, seeded from the key — the same counts."""
-    grid = small_grid(sizes=[4], families=["maxcut_regular"], seeds_per_size=1)
-    prepared, skipped = prepared_for(store, grid)
-    plan = plan_night(store, f"{sweep_root}/night", grid, prepared, jobservice_url=None, skipped=skipped)
-    (batch,) = plan["batches"]["qflow_aer"]
+    batch = one_small_batch(store, sweep_root, "qflow_aer")
     first = run_batch(store, batch, night="n")
     assert first.executed == len(batch["experiment_ids"])
     counts = _counts(store, batch)
@@ -108,10 +105,7 @@ def test_a_batch_on_an_ibm_fake_backend_runs_in_one_batch_context_closed_at_the_
 ) -> None:
     from include.benchmark.batches import batch_protocol
 
-    grid = small_grid(sizes=[4], families=["maxcut_regular"], seeds_per_size=1)
-    prepared, skipped = prepared_for(store, grid)
-    plan = plan_night(store, f"{sweep_root}/night", grid, prepared, jobservice_url=None, skipped=skipped)
-    (batch,) = plan["batches"]["qflow_aer"]
+    batch = one_small_batch(store, sweep_root, "qflow_aer")
     batch = {**batch, "spec": "ibm:fake_manila"}  # the runtime's local mode: a local Batch
     backends: list[Any] = []
 

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from include.benchmark.night import put_document
-from include.benchmark.plan import plan_night
 from include.store.artifacts import ArtifactStore
-from tests.include.benchmark.conftest import prepared_for, small_grid
+from tests.include.benchmark.conftest import one_small_batch
 
 
 @pytest.fixture
@@ -40,10 +39,7 @@ def test_a_retried_batch_task_finds_its_job_and_the_service_holds_one(
         tmp_path / "jobs.sqlite", backend="fake_kolkata", env=env, faults={"queue_delay_seconds": 3}
     ) as service:
         monkeypatch.setenv("QFLOW_JOBSERVICE_URL", service.url)
-        grid = small_grid(sizes=[4], families=["maxcut_regular"], seeds_per_size=1, backends=["jobservice"])
-        prepared, skipped = prepared_for(store, grid)
-        plan = plan_night(store, f"{sweep_root}/night", grid, prepared, jobservice_url=service.url, skipped=skipped)
-        (batch,) = plan["batches"]["qflow_jobservice"]
+        batch = one_small_batch(store, sweep_root, "qflow_jobservice", service.url)
         ref = put_document(store, f"{sweep_root}/handoff", "batch", batch, stage="handoff")
         first = SweepBatchOperator(task_id="run_jobservice", batch=ref)
         with pytest.raises(TaskDeferred):  # the job waits in the queue: the task defers
@@ -64,10 +60,7 @@ def test_a_batch_task_on_an_ibm_fake_backend_closes_its_batch_at_the_end_and_on_
     from include.quantum.backends.errors import StructuralQuantumError
     from operators.operators.sweep import SweepBatchOperator
 
-    grid = small_grid(sizes=[4], families=["maxcut_regular"], seeds_per_size=1)
-    prepared, skipped = prepared_for(store, grid)
-    plan = plan_night(store, f"{sweep_root}/night", grid, prepared, jobservice_url=None, skipped=skipped)
-    (batch,) = plan["batches"]["qflow_aer"]
+    batch = one_small_batch(store, sweep_root, "qflow_aer")
     ref = put_document(store, f"{sweep_root}/handoff", "batch", {**batch, "spec": "ibm:fake_manila"}, stage="handoff")
     operator = SweepBatchOperator(task_id="run_aer", batch=ref)
     operator.execute({"run_id": "n"})
