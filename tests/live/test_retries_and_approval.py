@@ -23,8 +23,9 @@ import sqlalchemy as sa
 from include.store.artifacts import ArtifactStore, safe_key_part
 from tests.live_stack import APPROVAL_ENVIRONMENT, LiveStack, RestClient
 
-# Long enough (~20 s of held evaluations, checkpointed every 2 s) to be caught mid-way on a loaded machine.
-LOOP_CONF = {"n_nodes": 12, "reps": 2, "shots": 1024, "max_iterations": 80, "seed": 11}
+# Long enough to be caught mid-way: 12 nodes at p=2 converged in ~1 s (COBYLA, 30 evaluations), before
+# the poll saw a checkpoint; 20 nodes at p=3 with Nelder-Mead (slow to converge) run for tens of seconds.
+LOOP_CONF = {"n_nodes": 20, "reps": 3, "shots": 4096, "optimiser": "Nelder-Mead", "max_iterations": 150, "seed": 11}
 
 
 def _task_processes(ti_id: str) -> list[int]:
