@@ -1,7 +1,7 @@
 """The real qflow stack for live tests: what `make up` runs, started once per test session.
 
 ``LiveStack.start`` runs, on its own AIRFLOW_HOME (``.qflow/live/airflow``, wiped first) with a
-fresh SQLite DB and the LocalExecutor: the local job service (a free port in 8790–8799), then
+fresh SQLite DB and qflow's warm LocalExecutor (as `make up`): the local job service (a free port in 8790–8799), then
 Airflow's api-server (a free port), scheduler, triggerer and dag-processor as separate
 processes, each in its own process group with its log under ``.qflow/live/logs/``. SeaweedFS
 is the session's (``s3_settings`` reuses one already serving). Scheduled runs are off
@@ -22,7 +22,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,13 +33,6 @@ import httpx
 from include.emulator.process import JobServiceProcess
 
 REPO = Path(__file__).resolve().parent.parent
-PYCACHE = REPO / ".qflow" / "pycache"
-# What a loop task imports on every start: compiled into PYCACHE before the components start.
-WARM_IMPORTS = (
-    "operators.operators.maxcut, include.pipelines.qaoa_maxcut, include.quantum.loops.engine, "
-    "include.quantum.backends.jobservice, include.quantum.backends.fake, include.governance.ledger, "
-    "include.governance.budget, include.store.checkpoint, qiskit_aer, qiskit_ibm_runtime.fake_provider"
-)
 COMPONENTS = ("api-server", "scheduler", "triggerer", "dag-processor")
 USER = "admin"
 TERMINAL = {"success", "failed"}
@@ -169,12 +161,6 @@ class LiveStack:
 
     def build_env(self, jobservice_url: str) -> dict[str, str]:
         env = dict(self.s3_env)
-        # Every task start (a deferred loop starts one per evaluation) imports Qiskit, pandas, boto3...
-        # Without bytecode (this sandbox sets PYTHONDONTWRITEBYTECODE and the venv has no .pyc) each
-        # import compiles from source: ~4x the start-up. Keep bytecode, as any installed package has,
-        # under .qflow/pycache (not in the shared venv), kept across stacks.
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),
@@ -183,7 +169,8 @@ class LiveStack:
                 "QFLOW_POLICY_FILE": str(write_policy(self.root / "policy.yaml")),
                 "QFLOW_SWEEP_ROOT": f"tests/live-{secrets.token_hex(4)}/sweep",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home}/airflow.db",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                # What `make up` runs: workers that import the task stack once (bytecode: make install).
+                "AIRFLOW__CORE__EXECUTOR": "operators.executors.warm_local.WarmLocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "4",  # 2 shared cores
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
@@ -212,7 +199,6 @@ class LiveStack:
         self.env = self.build_env(self.jobservice.url)
         (self.home / "passwords.json").write_text(json.dumps({USER: self.password}) + "\n")
         self._run(["airflow", "db", "migrate"], "db-migrate")
-        self._run([sys.executable, "-c", f"import {WARM_IMPORTS}"], "warm-bytecode")
         self._run(["qflow", "pools", str(self.root / "pools.json")], "pools")
         self._run(["airflow", "pools", "import", str(self.root / "pools.json")], "pools")
         for name in COMPONENTS:

@@ -25,7 +25,14 @@ from tests.live_stack import APPROVAL_ENVIRONMENT, LiveStack, RestClient
 
 # Long enough to be caught mid-way: 12 nodes at p=2 converged in ~1 s (COBYLA, 30 evaluations), before
 # the poll saw a checkpoint; 20 nodes at p=3 with Nelder-Mead (slow to converge) run for tens of seconds.
-LOOP_CONF = {"n_nodes": 20, "reps": 3, "shots": 4096, "optimiser": "Nelder-Mead", "max_iterations": 150, "seed": 11}
+LOOP_CONF: dict[str, Any] = {
+    "n_nodes": 20,
+    "reps": 3,
+    "shots": 4096,
+    "optimiser": "Nelder-Mead",
+    "max_iterations": 150,
+    "seed": 11,
+}
 
 
 def _task_processes(ti_id: str) -> list[int]:

@@ -1,0 +1,201 @@
+"""A qaoa_maxcut run through the real scheduler versus the same stages as one plain Python process,
+and where each task's start-up time goes.
+
+Starts the live stack of the tests (``tests.live_stack.LiveStack``: Airflow 3's api-server,
+scheduler, triggerer and dag-processor on LocalExecutor with a fresh SQLite DB; SeaweedFS must be
+up: ``scripts/s3.sh start``), triggers ``qaoa_maxcut`` through the REST API (``/auth/token``, then
+``POST /api/v2/dags/qaoa_maxcut/dagRuns``; 22 nodes, p=3, 120 evaluations by default: over 60 s of work) and waits
+for success; then runs ``include.pipelines.qaoa_maxcut.run_pipeline`` with the same conf in a fresh
+interpreter (imports included) against the same SeaweedFS. Both run the same stages from the same
+starting state (an empty transpile cache, new run prefixes).
+
+Printed, with what each counts:
+- **run ÷ plain**: the DAG run's wall time (its start_date to end_date, as the REST API reports
+  them) ÷ the plain process's wall time (process start to exit). Target ≤ 1.10.
+- **task start-up** per task instance, medians over the run's tasks, read from the REST API (the TI's
+  ``queued_when``) and its task log (the task runner's ``::group::Pre Execute`` and ``::endgroup::``
+  lines): queued → the task process is up (executor pick-up, fork, supervisor handshake) → its
+  ``execute`` begins (DAG file parse, context) — and ``execute`` itself, whose first part is the
+  stage's imports (Qiskit, pandas, pyarrow, boto3, GX). Target for queued → execute: ≤ 1 s.
+
+Usage: python bench/task_startup.py [--nodes N] [--reps P] [--evaluations E]
+Results go to bench/results/task_startup.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.live_stack import LiveStack, RestClient  # noqa: E402
+
+DAG = "qaoa_maxcut"
+
+PLAIN = """
+import json, sys
+from include.store.artifacts import ArtifactStore
+from include.store.config import s3_client, s3_settings_from_env
+from include.pipelines.qaoa_maxcut import QAOAMaxCutParams, run_pipeline
+settings = s3_settings_from_env()
+store = ArtifactStore(s3_client(settings), settings.bucket)
+run_pipeline(store, sys.argv[2], QAOAMaxCutParams.from_mapping(json.loads(sys.argv[1])))
+"""
+
+
+def _ts(value: str | None) -> float | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
+
+
+def _log_events(rest: RestClient, run_id: str, task_id: str, try_number: int) -> list[dict[str, Any]]:
+    path = f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+    body = rest.get(path, params={"full_content": True})
+    content = body.get("content", []) if isinstance(body, dict) else body
+    return [e for e in content if isinstance(e, dict) and e.get("timestamp")]
+
+
+def task_phases(rest: RestClient, run_id: str, ti: dict[str, Any]) -> dict[str, Any]:
+    """Queued → process up → execute begins → execute ends, from the TI and its last try's log."""
+    events = _log_events(rest, run_id, ti["task_id"], int(ti["try_number"]))
+    marks: dict[str, float] = {}
+    for event in events:
+        text, at = str(event.get("event", "")), _ts(str(event["timestamp"]))
+        if text == "::group::Pre Execute" and "process_up" not in marks:
+            marks["process_up"] = at or 0.0
+        elif text == "::endgroup::" and "process_up" in marks and "execute_begins" not in marks:
+            marks["execute_begins"] = at or 0.0
+        elif text == "::group::Post Execute":
+            marks["execute_ends"] = at or 0.0
+    queued = _ts(ti.get("queued_when"))
+    out: dict[str, Any] = {
+        "task_id": ti["task_id"],
+        "try_number": ti["try_number"],
+        "state": ti["state"],
+        "queued_when": queued,
+        "start_date": _ts(ti.get("start_date")),
+        "end_date": _ts(ti.get("end_date")),
+    }
+    if queued and {"process_up", "execute_begins", "execute_ends"} <= marks.keys():
+        out["queued_to_process_up"] = marks["process_up"] - queued
+        out["process_up_to_execute"] = marks["execute_begins"] - marks["process_up"]
+        out["queued_to_execute"] = marks["execute_begins"] - queued
+        out["execute"] = marks["execute_ends"] - marks["execute_begins"]
+    return out
+
+
+def through_scheduler(stack: LiveStack, conf: dict[str, Any]) -> dict[str, Any]:
+    rest = stack.rest()
+    try:
+        run_id = f"bench_startup_{uuid.uuid4().hex[:8]}"
+        triggered = time.time()
+        rest.trigger(DAG, conf, run_id=run_id)
+        run = rest.wait_for_run(DAG, run_id, timeout=1800)
+        returned = time.time()
+        if run["state"] != "success":
+            raise RuntimeError(f"{DAG} run {run_id} ended {run['state']}; logs in {stack.log_dir}")
+        tis = [t for t in rest.task_instances(DAG, run_id) if t["state"] == "success"]
+        phases = [task_phases(rest, run_id, ti) for ti in tis]
+        started, ended = _ts(run["start_date"]), _ts(run["end_date"])
+        assert started is not None and ended is not None
+        return {
+            "run_id": run_id,
+            "wall_seconds": ended - started,
+            "trigger_to_success_seconds": returned - triggered,
+            "tasks": phases,
+        }
+    finally:
+        rest.close()
+
+
+def plain_process(conf: dict[str, Any]) -> float:
+    started = time.perf_counter()
+    prefix = f"bench/plain/{uuid.uuid4().hex}"
+    proc = subprocess.run(
+        [sys.executable, "-c", PLAIN, json.dumps(conf), prefix], capture_output=True, text=True, cwd=REPO
+    )
+    elapsed = time.perf_counter() - started
+    if proc.returncode:
+        raise RuntimeError(f"plain run_pipeline failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return elapsed
+
+
+def busy_seconds(tasks: list[dict[str, Any]]) -> float:
+    """Seconds in which at least one task instance was between its start_date and end_date."""
+    spans = sorted((t["start_date"], t["end_date"]) for t in tasks if t.get("start_date") and t.get("end_date"))
+    total, reach = 0.0, float("-inf")
+    for start, end in spans:
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
+def _median(tasks: list[dict[str, Any]], key: str) -> float:
+    values = [t[key] for t in tasks if key in t]
+    return statistics.median(values) if values else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=22)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--evaluations", type=int, default=120)
+    parser.add_argument("--root", default=str(REPO / ".qflow" / "bench-startup"))
+    args = parser.parse_args()
+    conf = {"n_nodes": args.nodes, "reps": args.reps, "max_iterations": args.evaluations, "shots": 1024, "seed": 7}
+    stack = LiveStack(root=Path(args.root), s3_env=dict(os.environ))
+    try:
+        stack.start()
+        airflow = through_scheduler(stack, conf)
+    finally:
+        stack.stop()
+    # The plain process runs with nothing else on the machine, as the scheduled run did.
+    plain = plain_process(conf)
+    tasks = airflow["tasks"]
+    result = {"conf": conf, "airflow": airflow, "plain_seconds": plain, "ratio": airflow["wall_seconds"] / plain}
+    print(f"qaoa_maxcut {conf}: run {airflow['run_id']}")
+    print(
+        f"run / plain: {result['ratio']:.2f} (target <= 1.10) — the DAG run through the scheduler "
+        f"{airflow['wall_seconds']:.1f} s (start to end; trigger to success seen by REST "
+        f"{airflow['trigger_to_success_seconds']:.1f} s) vs the same stages as one fresh Python process {plain:.1f} s"
+    )
+    busy = busy_seconds(tasks)
+    result["busy_seconds"] = busy
+    print(
+        f"where the run's time goes: some task running {busy:.1f} s, no task running (scheduling between "
+        f"tasks) {airflow['wall_seconds'] - busy:.1f} s; the tasks' execute summed "
+        f"{sum(t.get('execute', 0.0) for t in tasks):.1f} s"
+    )
+    print(
+        f"task start-up, median over {len(tasks)} tasks: queued -> execute begins "
+        f"{_median(tasks, 'queued_to_execute'):.2f} s (target <= 1) = queued -> task process up "
+        f"{_median(tasks, 'queued_to_process_up'):.2f} s + process up -> execute "
+        f"{_median(tasks, 'process_up_to_execute'):.2f} s; execute itself (stage imports + work) "
+        f"{_median(tasks, 'execute'):.2f} s"
+    )
+    for t in sorted(tasks, key=lambda t: -t.get("execute", 0.0)):
+        if "execute" in t:
+            print(
+                f"  {t['task_id']:<16} queued->up {t['queued_to_process_up']:5.2f} s  up->execute "
+                f"{t['process_up_to_execute']:5.2f} s  execute {t['execute']:6.2f} s"
+            )
+    out = REPO / "bench" / "results" / "task_startup.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"raw figures: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Executors: Airflow's LocalExecutor with worker processes that start warm (``warm_local``)."""

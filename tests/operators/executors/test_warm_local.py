@@ -1,0 +1,38 @@
+"""The warm LocalExecutor's warm-up: what it imports, and that a broken import never stops a worker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from operators.executors.warm_local import WARM_MODULES, WarmLocalExecutor, warm_up
+
+
+def test_every_warm_module_imports_in_this_environment() -> None:
+    # A module renamed or removed would silently stop being warmed: every task would pay its import.
+    report = warm_up()
+    assert report["failed"] == {}
+    assert set(WARM_MODULES) <= set(sys.modules)
+
+
+def test_a_module_that_fails_to_import_is_reported_and_the_rest_still_load() -> None:
+    report = warm_up(("qflow_no_such_module", "json"))
+    assert list(report["failed"]) == ["qflow_no_such_module"]
+    assert "ModuleNotFoundError" in report["failed"]["qflow_no_such_module"]
+    assert "json" in sys.modules
+
+
+def test_the_executor_module_itself_imports_nothing_heavy() -> None:
+    # The scheduler, api-server and dag-processor import this module to load the executor class.
+    code = (
+        "import sys; import operators.executors.warm_local as w; "
+        "heavy = [m for m in ('qiskit', 'pandas', 'great_expectations', 'include.pipelines.qaoa_maxcut') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_it_is_a_local_executor_so_standalone_keeps_it() -> None:
+    # `airflow standalone` (make up) forces LocalExecutor unless the configured class is local.
+    assert WarmLocalExecutor.is_local
