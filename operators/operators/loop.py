@@ -97,7 +97,10 @@ class VariationalLoopOperator(ArtifactStageOperator):
         from include.quantum.backends.errors import call_with_retries
         from include.quantum.submission import SubmissionProtocol
 
-        self._backend = QuantumBackendHook(self.loop_backend, self.quantum_conn_id, seed=None).get_conn()
+        # The run's seed (the Param says: graph, simulator, transpiler, heuristics): a DAG run samples
+        # what `run_pipeline` with the same conf samples, and a resubmitted evaluation repeats its result.
+        seed = self._params().seed
+        self._backend = QuantumBackendHook(self.loop_backend, self.quantum_conn_id, seed=seed).get_conn()
         retrying = lambda call, what: call_with_retries(  # noqa: E731
             call, on_retry=lambda e, n, d: self.log.warning("%s attempt %d failed (%s); retry in %.1fs", what, n, e, d)
         )
