@@ -168,6 +168,9 @@ def main() -> int:
     stack = LiveStack(root=Path(args.root), s3_env=dict(os.environ))
     try:
         stack.start()
+        # A user's stack has been up a while: its executor workers have imported the task stack.
+        warm = stack.wait_warm()
+        print(f"executor workers warm: {sum(warm.values())} of {len(warm)}", flush=True)
         airflow = through_scheduler(stack, conf)
     finally:
         stack.stop()

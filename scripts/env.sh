@@ -31,6 +31,9 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CON
 # worker processes near what the machine can run at once (deferred tasks hold none).
 export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-operators.executors.warm_local.WarmLocalExecutor}"
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
+# An idle scheduler loops every 0.25 s instead of 1 s: a finished task's downstream is queued ~0.6 s
+# sooner on average (each task boundary of a run pays it), for a few % of one core while idle.
+export AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME="${AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME:-0.25}"
 export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}"
 export GX_ANALYTICS_ENABLED=False
 # The S3 connection the operators use; the secret stays in the environment, never in code.

@@ -33,6 +33,9 @@ import httpx
 from include.emulator.process import JobServiceProcess
 
 REPO = Path(__file__).resolve().parent.parent
+# Native libraries only an import of the task stack maps (Qiskit's Rust core, Arrow's C++ library):
+# how a test or bench sees that an executor worker is warm (operators/executors/warm_local.py).
+STACK_LIBRARIES = ("qiskit/_accelerate", "pyarrow/libarrow")
 COMPONENTS = ("api-server", "scheduler", "triggerer", "dag-processor")
 USER = "admin"
 TERMINAL = {"success", "failed"}
@@ -184,6 +187,7 @@ class LiveStack:
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
                 "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only what a test triggers runs
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",  # as scripts/env.sh
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             }
         )
@@ -263,6 +267,30 @@ class LiveStack:
         self._spawn(name)
         self.wait_healthy(timeout)
 
+    def executor_workers(self) -> dict[int, bool]:
+        """The LocalExecutor's worker processes (by their process title) → whether each holds the task stack."""
+        workers: dict[int, bool] = {}
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if cmdline.startswith("airflow worker -- LocalExecutor"):
+                    workers[int(proc.name)] = stack_mapped(int(proc.name))
+            except OSError:
+                continue
+        return workers
+
+    def wait_warm(self, timeout: float = 180) -> dict[int, bool]:
+        """Wait until every executor worker has imported the task stack (each does once, at start),
+        as on a stack that has been up a while; returns the workers (time-out: as they are)."""
+        deadline = time.monotonic() + timeout
+        workers = self.executor_workers()
+        while time.monotonic() < deadline and not (workers and all(workers.values())):
+            time.sleep(1)
+            workers = self.executor_workers()
+        return workers
+
     def stop(self) -> None:
         for name in reversed(COMPONENTS):
             proc = self.procs.get(name)
@@ -310,3 +338,9 @@ def ensure_chromium() -> str | None:
         if proc.returncode:
             return f"{' '.join(command)} failed: {proc.stderr[-500:]}"
     return None if CHROMIUM.exists() else f"apt-get installed chromium but {CHROMIUM} is missing"
+
+
+def stack_mapped(pid: int) -> bool:
+    """Whether process ``pid`` has the task stack's native libraries mapped (it imported the stack)."""
+    maps = (Path("/proc") / str(pid) / "maps").read_text(errors="replace")
+    return all(lib in maps for lib in STACK_LIBRARIES)
