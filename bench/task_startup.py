@@ -94,14 +94,37 @@ def task_phases(rest: RestClient, run_id: str, ti: dict[str, Any]) -> dict[str, 
     return out
 
 
+def component_cpu_seconds(stack: LiveStack) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each Airflow component's process group, not
+    counting the executor's workers and their task processes (the work itself)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    groups = {pid: name for name, pid in stack.pids.items()}
+    used = dict.fromkeys(groups.values(), 0.0)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        group = int(fields[2])
+        if group in groups and not cmdline.startswith("airflow worker --"):
+            used[groups[group]] += (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
 def through_scheduler(stack: LiveStack, conf: dict[str, Any]) -> dict[str, Any]:
     rest = stack.rest()
     try:
         run_id = f"bench_startup_{uuid.uuid4().hex[:8]}"
+        cpu_before = component_cpu_seconds(stack)
         triggered = time.time()
         rest.trigger(DAG, conf, run_id=run_id)
         run = rest.wait_for_run(DAG, run_id, timeout=1800)
         returned = time.time()
+        cpu_after = component_cpu_seconds(stack)
         if run["state"] != "success":
             raise RuntimeError(f"{DAG} run {run_id} ended {run['state']}; logs in {stack.log_dir}")
         tis = [t for t in rest.task_instances(DAG, run_id) if t["state"] == "success"]
@@ -112,6 +135,7 @@ def through_scheduler(stack: LiveStack, conf: dict[str, Any]) -> dict[str, Any]:
             "run_id": run_id,
             "wall_seconds": ended - started,
             "trigger_to_success_seconds": returned - triggered,
+            "component_cpu_seconds": {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after},
             "tasks": phases,
         }
     finally:
@@ -222,6 +246,11 @@ def main() -> int:
         f"{_median(tasks, 'queued_to_process_up'):.2f} s + process up -> execute "
         f"{_median(tasks, 'process_up_to_execute'):.2f} s; execute itself (stage imports + work) "
         f"{_median(tasks, 'execute'):.2f} s"
+    )
+    cpu = airflow["component_cpu_seconds"]
+    print(
+        "CPU the orchestrator used during the run (beside the tasks, on the same cores): "
+        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu.items())
     )
     for t in sorted(tasks, key=lambda t: -t.get("execute", 0.0)):
         if "execute" in t:
