@@ -41,21 +41,13 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.live_stack import LiveStack  # noqa: E402
+from tests.live_stack import LiveStack, processes_titled  # noqa: E402
 
 DAG = "qaoa_maxcut"
 
 
 def _task_process_alive(ti_id: str) -> bool:
-    needle = f"airflow worker -- {ti_id}".encode()
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if needle in (proc / "cmdline").read_bytes().replace(b"\0", b" "):
-                    return True
-            except OSError:
-                continue
-    return False
+    return bool(processes_titled(f"airflow worker -- {ti_id}"))
 
 
 def _ts(value: str | None) -> float | None:

@@ -270,15 +270,9 @@ class LiveStack:
     def executor_workers(self) -> dict[int, bool]:
         """The LocalExecutor's worker processes (by their process title) → whether each holds the task stack."""
         workers: dict[int, bool] = {}
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                if cmdline.startswith("airflow worker -- LocalExecutor"):
-                    workers[int(proc.name)] = stack_mapped(int(proc.name))
-            except OSError:
-                continue
+        for pid in processes_titled("airflow worker -- LocalExecutor"):
+            with contextlib.suppress(OSError):  # gone since the scan
+                workers[pid] = stack_mapped(pid)
         return workers
 
     def wait_warm(self, timeout: float = 180) -> dict[int, bool]:
@@ -344,3 +338,19 @@ def stack_mapped(pid: int) -> bool:
     """Whether process ``pid`` has the task stack's native libraries mapped (it imported the stack)."""
     maps = (Path("/proc") / str(pid) / "maps").read_text(errors="replace")
     return all(lib in maps for lib in STACK_LIBRARIES)
+
+
+def processes_titled(fragment: str) -> list[int]:
+    """PIDs whose command line (the process title Airflow sets, e.g. ``airflow worker -- <ti id>``
+    for a task process) contains ``fragment``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fragment in cmdline:
+            pids.append(int(proc.name))
+    return pids

@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from include.store.artifacts import ArtifactStore, safe_key_part
-from tests.live_stack import APPROVAL_ENVIRONMENT, LiveStack, RestClient
+from tests.live_stack import APPROVAL_ENVIRONMENT, LiveStack, RestClient, processes_titled
 
 # Long enough to be caught mid-way: 12 nodes at p=2 converged in ~1 s (COBYLA, 30 evaluations), before
 # the poll saw a checkpoint; 20 nodes at p=3 with Nelder-Mead (slow to converge) run for tens of seconds.
@@ -37,17 +36,7 @@ LOOP_CONF: dict[str, Any] = {
 
 def _task_processes(ti_id: str) -> list[int]:
     """PIDs whose title is Airflow's task process title for this task instance."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if f"airflow worker -- {ti_id}" in cmdline:
-            pids.append(int(proc.name))
-    return pids
+    return processes_titled(f"airflow worker -- {ti_id}")
 
 
 def _checkpoint_evaluations(store: ArtifactStore, run_id: str) -> int:
