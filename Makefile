@@ -8,12 +8,13 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.qflow-installed
 
-.PHONY: help install demo test lint up down lock bench clean
+.PHONY: help install demo test lint up up-cluster down lock bench clean
 
 help:
 	@echo "make demo   run qaoa_maxcut end to end (SQLite Airflow, local SeaweedFS, Aer) and print its summary"
 	@echo "make test   ruff + mypy + pytest, with the local services"
 	@echo "make up     SeaweedFS + job service (:8790) + airflow standalone (UI on http://localhost:8080); make down stops them"
+	@echo "make up-cluster  the one-machine cluster: CeleryExecutor (2 workers, 2 triggerers) on PostgreSQL + Redis, SeaweedFS cluster; make down stops it"
 	@echo "make bench  run the benchmarks under bench/"
 
 # compileall: every task is a new Python process importing Qiskit, pandas, GX...; without .pyc files
@@ -40,6 +41,9 @@ lint: install
 
 up: install
 	scripts/up.sh
+
+up-cluster: install
+	scripts/up-cluster.sh
 
 down:
 	scripts/down.sh

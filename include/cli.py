@@ -53,6 +53,33 @@ def sa_url_safe(url: str) -> str:
     return sa.engine.make_url(url).render_as_string(hide_password=True)
 
 
+def cluster_command(args: argparse.Namespace) -> int:
+    from include.deploy.cluster import ClusterError, default_cluster
+
+    cluster = default_cluster()
+    if args.action == "down":
+        cluster.stop(say=print)
+        return 0
+    if args.action == "status":
+        status = cluster.status()
+        for name, pid in status.items():
+            print(f"{name:20} {'pid ' + str(pid) if pid else 'not running'}")
+        return 0 if all(status.values()) else 1
+    try:
+        cluster.start(fresh=args.fresh)
+    except ClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    cfg = cluster.config
+    print(f"Airflow UI: {cfg.base_url}  (user: admin, password: {cluster.password() or 'see ' + str(cfg.passwords_file)})")
+    print(f"  CeleryExecutor: {cfg.workers} workers x {cfg.worker_concurrency} slots, {cfg.triggerers} triggerers; "
+          f"metadata DB {sa_url_safe(cfg.airflow_db_url)}, broker {sa_url_safe(cfg.redis)}")
+    print(f"  ledgers: {sa_url_safe(cfg.ledger_url)}")
+    print(f"  S3: {cfg.s3_endpoint} bucket {cfg.bucket}; job service: {cfg.jobservice_url}")
+    print(f"  logs: {cluster.log_dir}; `make down` stops it")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qflow", description="qflow: hybrid quantum-classical workflows")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -91,7 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     ledger_cmds.add_parser(
         "init", help="create the database (PostgreSQL) and the tables of QFLOW_LEDGER_URL if missing"
     )
+    cluster = commands.add_parser("cluster", help="the one-machine cluster: CeleryExecutor, PostgreSQL, Redis, SeaweedFS")
+    cluster_cmds = cluster.add_subparsers(dest="action", required=True)
+    cluster_up = cluster_cmds.add_parser("up", help="start what is not running and wait until it is ready")
+    cluster_up.add_argument("--fresh", action="store_true", help="drop its databases and state first")
+    cluster_cmds.add_parser("down", help="stop every component (Airflow first, storage last)")
+    cluster_cmds.add_parser("status", help="each component and its PID")
     args = parser.parse_args(argv)
+    if args.command == "cluster":
+        return cluster_command(args)
     if args.command == "ledger":
         from include.governance.ledger import default_ledger_url, init_ledger
 

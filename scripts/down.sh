@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop what `make up` started.
+# Stop what `make up` or `make up-cluster` started.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 source "$HERE/env.sh"
@@ -13,5 +13,7 @@ if [ -f "$PIDFILE" ]; then
   rm -f "$PIDFILE"
   echo "airflow standalone stopped"
 fi
+# The cluster (make up-cluster) keeps its PIDs under .qflow/cluster/pids.
+if [ -d "${QFLOW_CLUSTER_DIR:-$QFLOW_STATE_DIR/cluster}/pids" ]; then qflow cluster down; fi
 "$HERE/jobservice.sh" stop
 "$HERE/s3.sh" stop

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from operators.executors.warm_local import WARM_MODULES, WarmLocalExecutor, warm_up
+from operators.executors.warm_local import WarmLocalExecutor
+from operators.executors.warm_up import WARM_MODULES, warm_up
 
 
 def test_every_warm_module_imports_in_this_environment() -> None:

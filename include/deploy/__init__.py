@@ -1,0 +1,1 @@
+"""Deployments of qflow: the one-machine cluster (``make up-cluster``)."""
