@@ -96,6 +96,10 @@ class PoolSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     slots: int = Field(gt=0)
     description: str = ""
+    # A deferred task holds its pool slot while its job waits in the triggerer, so "4 jobs in
+    # flight on the job service" counts the waiting ones too (Airflow's default counts only running
+    # and queued tasks: a pool of 4 would let any number of deferred jobs pile up).
+    include_deferred: bool = True
 
 
 DEFAULT_POOLS = {
@@ -139,7 +143,7 @@ class Policy(BaseModel):
 def airflow_pools_json(policy: Policy) -> dict[str, dict[str, Any]]:
     """The policy's pools in the format ``airflow pools import`` reads."""
     return {
-        name: {"slots": pool.slots, "description": pool.description, "include_deferred": False}
+        name: {"slots": pool.slots, "description": pool.description, "include_deferred": pool.include_deferred}
         for name, pool in sorted(policy.pools.items())
     }
 

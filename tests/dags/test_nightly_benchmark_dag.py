@@ -236,6 +236,8 @@ def test_policy_pools_import_into_airflow(qflow_env: dict[str, str], tmp_path: P
     listed = subprocess.run(
         ["airflow", "pools", "list", "-o", "json"], env=qflow_env, check=True, capture_output=True, text=True
     ).stdout
-    slots = {p["pool"]: int(p["slots"]) for p in json.loads(listed[listed.index("[") :])}
+    pools = {p["pool"]: p for p in json.loads(listed[listed.index("[") :])}
     for name, spec in load_policy().pools.items():
-        assert slots.get(name) == spec.slots, (name, slots)
+        assert int(pools[name]["slots"]) == spec.slots, (name, pools)
+        # Deferred tasks hold their slot: a pool bounds the jobs in flight, waiting ones included.
+        assert str(pools[name]["include_deferred"]).lower() == "true", (name, pools[name])
