@@ -2,18 +2,25 @@
 
 No Docker engine runs here, so these tests parse the files and check that the parts agree with
 each other: one image for every qflow service, built from this repo; a CeleryExecutor cluster wired
-to services that exist; and a `qflow_s3` connection that reaches the SeaweedFS service with the
-keys, port and bucket that service actually uses. Variables are interpolated the way Compose does
-(`${NAME:-default}`), from their defaults unless a test passes its own values.
+to services that exist; a SeaweedFS cluster (master, volume servers, filer, S3 gateway) started in
+order; and a `qflow_s3` connection that reaches the S3 gateway with the keys, port and bucket it
+actually uses. Variables are interpolated the way Compose does (`${NAME:-default}`), from their
+defaults unless a test passes its own values.
+
+And the compose file against `make up-cluster` (include/deploy/cluster.py): the same shape —
+executor, databases, broker, Celery config, ledger, connections, pools, S3 settings, triggerer,
+worker and volume server counts, SeaweedFS replication — read out of both through
+`deployment_settings`, so that the two deployments cannot drift apart.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,13 +28,23 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from include.deploy.cluster import SEAWEEDFS_REPLICATION, Cluster, ClusterConfig, deployment_settings
+
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "docker-compose.yaml"
 DOCKERFILE = REPO / "Dockerfile"
 LOCK_FILE = REPO / "requirements.lock"
 
 THIRD_PARTY_SERVICES = {"postgres", "redis"}  # official images of their own
-S3_SERVICE = "seaweedfs"
+S3_SERVICE = "seaweedfs-s3"  # the S3 gateway, named as make up-cluster's component
+# The SeaweedFS services, named as make up-cluster's components, each running `weed <role>`.
+SEAWEEDFS_SERVICES = {
+    "seaweedfs-master": "master",
+    "seaweedfs-volume-1": "volume",
+    "seaweedfs-volume-2": "volume",
+    "seaweedfs-filer": "filer",
+    S3_SERVICE: "s3",
+}
 AIRFLOW_COMMANDS = {
     "airflow-apiserver": ["api-server"],
     "airflow-scheduler": ["scheduler"],
@@ -36,9 +53,16 @@ AIRFLOW_COMMANDS = {
     "airflow-triggerer": ["triggerer"],
 }
 JOB_SERVICE = "qflow-jobservice"
-EXPECTED_SERVICES = {*THIRD_PARTY_SERVICES, S3_SERVICE, JOB_SERVICE, "airflow-init", *AIRFLOW_COMMANDS}
+EXPECTED_SERVICES = {
+    *THIRD_PARTY_SERVICES,
+    *SEAWEEDFS_SERVICES,
+    "seaweedfs-init",
+    JOB_SERVICE,
+    "airflow-init",
+    *AIRFLOW_COMMANDS,
+}
 S3_CONN_VAR = "AIRFLOW_CONN_QFLOW_S3"
-WEED_DEFAULT_S3_PORT = "8333"  # `weed mini|server -s3.port` default
+WEED_DEFAULT_S3_PORT = "8333"  # `weed s3 -port` default
 KEY_VARS = {"login": "AWS_ACCESS_KEY_ID", "password": "AWS_SECRET_ACCESS_KEY"}
 
 Compose = dict[str, Any]
@@ -132,13 +156,15 @@ def args_of(value: Any) -> list[str]:
     return shlex.split(value) if isinstance(value, str) else [str(item) for item in value]
 
 
-def weed_flags(service: Mapping[str, Any]) -> dict[str, str]:
-    """The `-name=value` / `-name value` flags of the `weed` command a service runs."""
-    args = args_of(service.get("entrypoint")) + args_of(service.get("command"))
+def weed_command(args: Sequence[str]) -> tuple[str, dict[str, str]] | None:
+    """The role (`master`, `volume`, `filer`, `s3`, ...) and the `-name=value` / `-name value` flags
+    of the `weed` command in an argument list; None when it runs no `weed`."""
     weeds = [i for i, arg in enumerate(args) if Path(arg).name == "weed"]
-    assert weeds, f"the {S3_SERVICE} service does not run `weed` (entrypoint + command: {args})"
+    if not weeds or weeds[0] + 1 >= len(args):
+        return None
+    role = args[weeds[0] + 1]
     flags: dict[str, str] = {}
-    rest = args[weeds[0] + 1 :]
+    rest = list(args[weeds[0] + 2 :])
     for i, arg in enumerate(rest):
         if not arg.startswith("-"):
             continue
@@ -147,7 +173,35 @@ def weed_flags(service: Mapping[str, Any]) -> dict[str, str]:
             following = rest[i + 1] if i + 1 < len(rest) else ""
             value = "true" if not following or following.startswith("-") else following
         flags[name] = value
-    return flags
+    return role, flags
+
+
+def weed_of(service: Mapping[str, Any], name: str) -> tuple[str, dict[str, str]]:
+    """What `weed` command a service runs (entrypoint + command), or fail saying it runs none."""
+    args = args_of(service.get("entrypoint")) + args_of(service.get("command"))
+    command = weed_command(args)
+    assert command, f"the {name} service does not run `weed <role>` (entrypoint + command: {args})"
+    return command
+
+
+def weed_flags(service: Mapping[str, Any], name: str = S3_SERVICE) -> dict[str, str]:
+    return weed_of(service, name)[1]
+
+
+def seaweedfs_roles(compose: Compose) -> dict[str, tuple[str, dict[str, str]]]:
+    """Every service that runs `weed`: name -> (role, flags)."""
+    out = {}
+    for name, service in services_of(compose).items():
+        command = weed_command(args_of(service.get("entrypoint")) + args_of(service.get("command")))
+        if command:
+            out[name] = command
+    return out
+
+
+def replicas_of(service: Mapping[str, Any]) -> int:
+    """How many containers Compose starts for a service (`deploy.replicas`, else `scale`, else 1)."""
+    deploy = service.get("deploy") or {}
+    return int(deploy.get("replicas", service.get("scale", 1)))
 
 
 def container_ports(service: Mapping[str, Any]) -> set[str]:
@@ -288,13 +342,128 @@ def test_airflow_services_wait_for_their_dependencies(raw_compose: Compose) -> N
         assert conditions == required, f"{name} must wait for {required}, but waits for {conditions}"
 
 
+# --- (c2) the SeaweedFS cluster ------------------------------------------------------------------
+
+# Flags that differ by design between a container and a process beside others on one machine:
+# addresses, ports and directories. Every other flag must be make up-cluster's.
+PLACEMENT_FLAGS = {"ip", "ip.bind", "port", "port.grpc", "dir", "mdir", "defaultStoreDir", "master", "mserver", "filer"}
+WEED_DEFAULT_PORTS = {"master": "9333", "volume": "8080", "filer": "8888", "s3": WEED_DEFAULT_S3_PORT}
+# What each role waits for, healthy: the master, then the volume servers, the filer, the S3 gateway.
+ROLE_WAITS_FOR = {"master": set(), "volume": {"master"}, "filer": {"master", "volume"}, "s3": {"filer"}}
+# Where each stateful role keeps its data (the S3 gateway keeps none).
+ROLE_DATA_FLAG = {"master": "mdir", "volume": "dir", "filer": "defaultStoreDir"}
+
+
+@pytest.fixture(scope="module")
+def cluster_weed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, dict[str, str]]]:
+    """make up-cluster's SeaweedFS components: name -> (role, flags), as Cluster.components() runs them."""
+    cluster = Cluster(ClusterConfig(state_dir=tmp_path_factory.mktemp("cluster-weed")))
+    return {comp.name: command for comp in cluster.components() if (command := weed_command(comp.argv))}
+
+
+def test_seaweedfs_services_mirror_make_up_cluster(
+    raw_compose: Compose, cluster_weed: dict[str, tuple[str, dict[str, str]]]
+) -> None:
+    services = services_of(interpolate_all(raw_compose))
+    compose_weed = seaweedfs_roles(raw_compose)
+    assert set(compose_weed) == set(cluster_weed), (
+        f"docker-compose.yaml runs `weed` as {sorted(compose_weed)}, make up-cluster as {sorted(cluster_weed)}"
+    )
+    assert {name: role for name, (role, _) in cluster_weed.items()} == SEAWEEDFS_SERVICES, (
+        "make up-cluster's SeaweedFS components changed: update SEAWEEDFS_SERVICES and the compose file"
+    )
+    for name, (role, flags) in compose_weed.items():
+        cluster_role, cluster_flags = cluster_weed[name]
+        assert role == cluster_role, f"{name} runs `weed {role}`, make up-cluster's runs `weed {cluster_role}`"
+        ours = {k: v for k, v in flags.items() if k not in PLACEMENT_FLAGS}
+        theirs = {k: v for k, v in cluster_flags.items() if k not in PLACEMENT_FLAGS}
+        assert ours == theirs, f"{name} runs `weed {role}` with {ours}, make up-cluster's {name} with {theirs}"
+        assert replicas_of(services[name]) == 1, (
+            f"{name} must run once: each SeaweedFS server is one identity (-ip) with its own data"
+        )
+
+
+def test_seaweedfs_services_start_in_order_and_find_each_other(raw_compose: Compose) -> None:
+    compose = interpolate_all(raw_compose)
+    services = services_of(compose)
+    roles = seaweedfs_roles(compose)
+    by_role: dict[str, list[str]] = {}
+    for name, (role, _) in roles.items():
+        by_role.setdefault(role, []).append(name)
+    assert set(by_role) == set(ROLE_WAITS_FOR), f"the SeaweedFS roles are {by_role}, expected {set(ROLE_WAITS_FOR)}"
+    assert len(by_role["master"]) == 1 and len(by_role["filer"]) == 1, f"one master and one filer: {by_role}"
+
+    def address(role: str) -> str:
+        name = by_role[role][0]
+        return f"{name}:{roles[name][1].get('port', WEED_DEFAULT_PORTS[role])}"
+
+    data_volumes: dict[str, str] = {}
+    for name, (role, flags) in roles.items():
+        service = services[name]
+        port = flags.get("port", WEED_DEFAULT_PORTS[role])
+        check = " ".join(args_of((service.get("healthcheck") or {}).get("test")))
+        assert f"http://localhost:{port}/" in check, (
+            f"{name} needs a healthcheck on its own port {port} to be waited for, has {check!r}"
+        )
+        depends_on = service.get("depends_on") or {}
+        assert isinstance(depends_on, dict), f"{name}: depends_on needs conditions, got {depends_on}"
+        waits = {dep for dep, spec in depends_on.items() if (spec or {}).get("condition") == "service_healthy"}
+        required = {dep for needed in ROLE_WAITS_FOR[role] for dep in by_role[needed]}
+        assert required <= waits, f"{name} (`weed {role}`) must wait for healthy {sorted(required)}, waits for {waits}"
+        assert flags.get("ip.bind") == "0.0.0.0", f"{name} must listen on 0.0.0.0 to be reachable: {flags}"
+        if role != "s3":
+            # What a server tells the others to call it by: its service name.
+            assert flags.get("ip") == name, f"{name} must advertise itself as -ip={name}, not {flags.get('ip')!r}"
+        if role in ("volume", "filer"):
+            master = flags.get("master") or flags.get("mserver")
+            assert master == address("master"), f"{name} registers with {master!r}, the master is {address('master')}"
+        if role == "s3":
+            assert flags.get("filer") == address("filer"), (
+                f"{name} reads through filer {flags.get('filer')!r}, the filer is {address('filer')}"
+            )
+        if role in ROLE_DATA_FLAG:
+            data = flags.get(ROLE_DATA_FLAG[role], "")
+            mounts = {
+                str(v).split(":")[1]: str(v).split(":")[0]
+                for v in service.get("volumes") or []
+                if str(v).split(":")[0] in (compose.get("volumes") or {})
+            }
+            volume = next((src for dst, src in mounts.items() if (data + "/").startswith(dst.rstrip("/") + "/")), None)
+            assert volume, f"{name} keeps its data in {data!r}, not on a named volume ({mounts}): lost on removal"
+            assert volume not in data_volumes, f"{name} and {data_volumes.get(volume)} share the volume {volume!r}"
+            data_volumes[volume] = name
+
+
+def test_seaweedfs_replication_fits_the_volume_servers(raw_compose: Compose) -> None:
+    """Replication `xyz` puts copies in x other data centers, y other racks and z other servers of
+    the rack: the volume servers must be in one rack and at least z + 1 of them, or no write succeeds."""
+    roles = seaweedfs_roles(interpolate_all(raw_compose))
+    master = next(flags for role, flags in roles.values() if role == "master")
+    filer = next(flags for role, flags in roles.values() if role == "filer")
+    replication = master.get("defaultReplication", "000")
+    assert filer.get("defaultReplicaPlacement", replication) == replication, (
+        f"the filer writes at replication {filer.get('defaultReplicaPlacement')!r}, the master's is {replication!r}"
+    )
+    assert re.fullmatch(r"\d{3}", replication), f"replication {replication!r} is not three digits"
+    volumes = [flags for role, flags in roles.values() if role == "volume"]
+    placements = {(flags.get("dataCenter"), flags.get("rack")) for flags in volumes}
+    assert len(placements) == 1, f"the volume servers are spread over {placements}; make up-cluster uses one rack"
+    assert replication[:2] == "00", f"replication {replication!r} needs other data centers or racks than one rack"
+    assert len(volumes) >= int(replication[2]) + 1, (
+        f"replication {replication!r} needs {int(replication[2]) + 1} volume servers in the rack, "
+        f"there are {len(volumes)}"
+    )
+
+
 # --- (d) the qflow_s3 connection and SeaweedFS ---------------------------------------------------
 
 
 def test_s3_connection_targets_the_seaweedfs_service_and_its_s3_port(raw_compose: Compose) -> None:
     services = services_of(interpolate_all(raw_compose))
     assert S3_SERVICE in services, f"no {S3_SERVICE} service"
-    s3_port = weed_flags(services[S3_SERVICE]).get("s3.port", WEED_DEFAULT_S3_PORT)
+    role, flags = weed_of(services[S3_SERVICE], S3_SERVICE)
+    assert role == "s3", f"{S3_SERVICE} must run the S3 gateway (`weed s3`), runs `weed {role}`"
+    s3_port = flags.get("port", WEED_DEFAULT_S3_PORT)
     assert s3_port in container_ports(services[S3_SERVICE]), (
         f"SeaweedFS listens for S3 on {s3_port} but {S3_SERVICE} does not expose it"
     )
@@ -307,18 +476,29 @@ def test_s3_connection_targets_the_seaweedfs_service_and_its_s3_port(raw_compose
         assert env_endpoint == endpoint, f"{name}: QFLOW_S3_ENDPOINT={env_endpoint!r} but the conn uses {endpoint!r}"
 
 
-def test_s3_connection_bucket_is_the_bucket_seaweedfs_creates(raw_compose: Compose) -> None:
-    services = services_of(interpolate_all(raw_compose))
-    created = [b for b in weed_flags(services[S3_SERVICE]).get("bucket", "").split(",") if b]
-    assert created, f"{S3_SERVICE} creates no bucket (no -bucket=... flag)"
-    if "seaweedfs-init" in services:
-        ensured = env_of(services["seaweedfs-init"]).get("QFLOW_S3_BUCKET")
-        assert ensured in created, f"seaweedfs-init ensures bucket {ensured!r}, SeaweedFS creates {created}"
+@pytest.mark.parametrize("env", [{}, {"QFLOW_S3_BUCKET": "probe-bucket"}], ids=["defaults", "overridden"])
+def test_s3_connection_bucket_is_the_bucket_seaweedfs_init_creates(raw_compose: Compose, env: dict[str, str]) -> None:
+    """The S3 gateway makes no bucket of its own: seaweedfs-init creates the one the connection uses,
+    through the gateway, before any Airflow service starts."""
+    services = services_of(interpolate_all(raw_compose, env))
+    init = services.get("seaweedfs-init")
+    assert init, "no seaweedfs-init service: nothing creates the artifact bucket"
+    script = " ".join(args_of(init.get("entrypoint")) + args_of(init.get("command")))
+    assert "create_bucket" in script, f"seaweedfs-init does not create the bucket: {script!r}"
+    init_env = env_of(init)
+    ensured = init_env.get("QFLOW_S3_BUCKET")
+    assert ensured == env.get("QFLOW_S3_BUCKET", "qflow"), f"seaweedfs-init ignores $QFLOW_S3_BUCKET: {ensured!r}"
+    assert (init.get("depends_on") or {}).get(S3_SERVICE, {}).get("condition") == "service_healthy", (
+        f"seaweedfs-init must wait for a healthy {S3_SERVICE}"
+    )
     for name in airflow_services(raw_compose):
-        bucket = s3_connection(services[name], name)["extra"].get("bucket")
-        assert bucket in created, f"{name}: {S3_CONN_VAR} uses bucket {bucket!r}; SeaweedFS creates {created}"
+        conn = s3_connection(services[name], name)
+        bucket = conn["extra"].get("bucket")
+        assert bucket == ensured, f"{name}: {S3_CONN_VAR} uses bucket {bucket!r}; seaweedfs-init creates {ensured!r}"
         env_bucket = env_of(services[name]).get("QFLOW_S3_BUCKET")
         assert env_bucket == bucket, f"{name}: QFLOW_S3_BUCKET={env_bucket!r} but the conn uses {bucket!r}"
+        endpoint, used = init_env.get("QFLOW_S3_ENDPOINT"), conn["extra"].get("endpoint_url")
+        assert endpoint == used, f"seaweedfs-init creates the bucket at {endpoint!r}, {name} reads it at {used!r}"
 
 
 @pytest.mark.parametrize(
@@ -497,7 +677,287 @@ def test_airflow_services_run_their_components(raw_compose: Compose) -> None:
     assert "mkdir" in init_script, f"airflow-init does not create the shared directories: {init_script!r}"
 
 
-def test_mutations_are_caught(raw_compose: Compose) -> None:
+# --- (g) the same shape as `make up-cluster` -----------------------------------------------------
+
+# Values both deployments take from the environment. Each parity check runs with them at their
+# defaults and with every one overridden, so that a deployment that hard-codes one is caught.
+PROBES: dict[str, dict[str, str]] = {
+    "defaults": {},
+    "overridden": {
+        "AWS_ACCESS_KEY_ID": "probe-key",
+        "AWS_SECRET_ACCESS_KEY": "probe-secret",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "QFLOW_S3_BUCKET": "probe-bucket",
+    },
+}
+# What else of the shell make up-cluster would carry into its environment (and the compose file does
+# not): cleared before the cluster's environment is built.
+SHELL_VARS = {"QFLOW_POLICY_FILE", "QFLOW_CLUSTER_POSTGRES", "QFLOW_CLUSTER_REDIS", "QFLOW_LEDGER_URL"}
+# The set-up steps both deployments run before Airflow starts, in this order (`qflow` is include.cli).
+INIT_STEPS = {("airflow", "db"), ("qflow", "ledger"), ("qflow", "pools"), ("airflow", "pools")}
+POOLS_FILE = "<pools file>"
+
+
+def init_steps(commands: Sequence[Sequence[str]]) -> list[str]:
+    """The set-up steps among commands (`airflow db migrate`, `qflow ledger init`, `qflow pools F`,
+    `airflow pools import F`), with the file `qflow pools` writes named POOLS_FILE wherever it recurs."""
+    steps: list[list[str]] = []
+    for command in commands:
+        words = list(command)
+        while words and (re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", words[0]) or words[0] == "/entrypoint"):
+            words = words[1:]
+        if len(words) >= 3 and Path(words[0]).name.startswith("python") and words[1:3] == ["-m", "include.cli"]:
+            words = ["qflow", *words[3:]]
+        if words:
+            words[0] = Path(words[0]).name
+        if len(words) >= 2 and (words[0], words[1]) in INIT_STEPS:
+            steps.append(words)
+    written = [words[2] for words in steps if words[:2] == ["qflow", "pools"] and len(words) > 2]
+    return [" ".join(POOLS_FILE if written and word == written[0] else word for word in words) for words in steps]
+
+
+def compose_init_commands(service: Mapping[str, Any]) -> list[list[str]]:
+    """The commands of airflow-init's shell script, one per line (lines that are not whole commands,
+    such as those of an inline `python -c '...'`, are skipped)."""
+    commands = []
+    for line in " ".join(args_of(service.get("command"))[-1:]).splitlines():
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            continue
+        if words:
+            commands.append(words)
+    return commands
+
+
+def write_pools(policy_file: str | None, out: Path) -> Any:
+    """Run `qflow pools OUT` (include.cli) with that policy file, and read what it wrote."""
+    from include.cli import main
+
+    with pytest.MonkeyPatch.context() as mp:
+        if policy_file:
+            mp.setenv("QFLOW_POLICY_FILE", policy_file)
+        else:
+            mp.delenv("QFLOW_POLICY_FILE", raising=False)
+        assert main(["pools", str(out)]) == 0, "qflow pools failed"
+    return json.loads(out.read_text())
+
+
+def s3_shape(airflow_env: Mapping[str, str], gateway_env: Mapping[str, str], reaches_gateway: bool) -> dict[str, Any]:
+    raw = airflow_env.get(S3_CONN_VAR)
+    assert raw, f"no {S3_CONN_VAR}"
+    conn = json.loads(raw)
+    extra = conn.get("extra") or {}
+    return {
+        "bucket": extra.get("bucket"),
+        "QFLOW_S3_BUCKET": airflow_env.get("QFLOW_S3_BUCKET"),
+        "region": extra.get("region_name"),
+        "AWS_DEFAULT_REGION": airflow_env.get("AWS_DEFAULT_REGION"),
+        "addressing_style": ((extra.get("config_kwargs") or {}).get("s3") or {}).get("addressing_style"),
+        "login": conn.get("login"),
+        "password": conn.get("password"),
+        "gateway_keys": [gateway_env.get("AWS_ACCESS_KEY_ID"), gateway_env.get("AWS_SECRET_ACCESS_KEY")],
+        "QFLOW_S3_ENDPOINT is the connection's": airflow_env.get("QFLOW_S3_ENDPOINT") == extra.get("endpoint_url"),
+        "the endpoint reaches the gateway": reaches_gateway,
+    }
+
+
+def shape(
+    airflow_env: Mapping[str, str],
+    *,
+    triggerers: int,
+    workers: int,
+    volumes: int,
+    weed: Mapping[str, tuple[str, dict[str, str]]],
+    s3: dict[str, Any],
+    init: list[str],
+    pools: Any,
+) -> dict[str, Any]:
+    """deployment_settings plus what it takes as given: the replication each SeaweedFS server is
+    started with (deployment_settings reports the constant), the worker slots, S3, set-up and pools."""
+    try:
+        settings = deployment_settings(airflow_env, triggerers=triggerers, workers=workers, volumes=volumes)
+    except (KeyError, ValueError) as error:
+        raise AssertionError(f"the Airflow environment lacks or garbles {error}") from error
+    settings["seaweedfs_replication"] = {
+        "master": next((f.get("defaultReplication") for role, f in weed.values() if role == "master"), None),
+        "filer": next((f.get("defaultReplicaPlacement") for role, f in weed.values() if role == "filer"), None),
+    }
+    return {
+        **settings,
+        "worker_concurrency": airflow_env.get("AIRFLOW__CELERY__WORKER_CONCURRENCY"),
+        "s3": s3,
+        "init": init,
+        "pools": pools,
+    }
+
+
+def compose_shape(compose: Compose, probe: Mapping[str, str], workdir: Path) -> dict[str, Any]:
+    """The compose file's shape: every Airflow service's environment (they must agree), with replicas
+    counted from `deploy.replicas`."""
+    services = services_of(interpolate_all(compose, probe))
+    names = airflow_services(compose)
+    counts = {
+        kind: sum(replicas_of(services[n]) for n in names if args_of(services[n].get("command")) == command)
+        for kind, command in (("triggerers", ["triggerer"]), ("workers", ["celery", "worker"]))
+    }
+    weed = seaweedfs_roles({"services": services})
+    volumes = sum(replicas_of(services[name]) for name, (role, _) in weed.items() if role == "volume")
+    s3_role = next((name for name, (role, _) in weed.items() if role == "s3"), None)
+    assert s3_role, "docker-compose.yaml runs no S3 gateway (`weed s3`)"
+    gateway_port = weed[s3_role][1].get("port", WEED_DEFAULT_S3_PORT)
+    init = compose_init_commands(services["airflow-init"])
+    workdir.mkdir(parents=True, exist_ok=True)
+    policy = env_of(services["airflow-init"]).get("QFLOW_POLICY_FILE")
+    if policy and policy.startswith("/opt/qflow/"):
+        policy = str(REPO / policy.removeprefix("/opt/qflow/"))
+    pools = write_pools(policy, workdir / "pools.json")
+    shapes = {}
+    for name in names:
+        env = env_of(services[name])
+        endpoint = urlsplit(json.loads(env.get(S3_CONN_VAR) or "{}").get("extra", {}).get("endpoint_url", ""))
+        reaches = endpoint.hostname == s3_role and str(endpoint.port) == gateway_port
+        shapes[name] = shape(
+            env,
+            **counts,
+            volumes=volumes,
+            weed=weed,
+            s3=s3_shape(env, env_of(services[s3_role]), reaches),
+            init=init_steps(init),
+            pools=pools,
+        )
+    distinct = {json.dumps(value, sort_keys=True) for value in shapes.values()}
+    assert len(distinct) == 1, f"the Airflow services of docker-compose.yaml disagree with each other: {shapes}"
+    return shapes[names[0]]
+
+
+def cluster_shape(state_dir: Path, probe: Mapping[str, str]) -> dict[str, Any]:
+    """make up-cluster's shape: Cluster.env() and Cluster.components() as it builds them, and the
+    set-up commands Cluster.start() runs (recorded, with nothing started: no PostgreSQL, Redis or
+    process is needed)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith("AIRFLOW_CONN_") or key in SHELL_VARS or key in PROBES["overridden"]:
+                mp.delenv(key)
+        for key, value in probe.items():
+            mp.setenv(key, value)
+        cluster = Cluster(ClusterConfig(state_dir=state_dir))
+        config, env, components = cluster.config, cluster.env(), cluster.components()
+        ran: list[list[str]] = []
+        spawned: list[str] = []
+
+        def run(*argv: str, log_name: str) -> None:
+            ran.append(list(argv))
+
+        def spawn(name: str) -> int:
+            spawned.append(name)
+            return 0
+
+        mp.setattr(cluster, "preflight", list)
+        mp.setattr(cluster, "prepare_databases", lambda fresh=False: [])
+        mp.setattr(cluster, "spawn", spawn)
+        mp.setattr(cluster, "wait_ready", lambda timeout=300, only=None: None)
+        mp.setattr(cluster, "ensure_bucket", lambda: None)
+        mp.setattr(cluster, "run", run)
+        cluster.start(say=lambda _line: None)
+        weed = {c.name: cmd for c in components if c.name in spawned and (cmd := weed_command(c.argv))}
+        triggerers = sum(1 for c in components if c.name in spawned and c.argv[1:] == ("triggerer",))
+        workers = sum(1 for c in components if c.name in spawned and c.argv[1:3] == ("celery", "worker"))
+        volumes = sum(1 for role, _ in weed.values() if role == "volume")
+        assert (triggerers, workers, volumes) == (config.triggerers, config.workers, len(config.ports.volumes)), (
+            f"make up-cluster starts {triggerers} triggerers, {workers} workers and {volumes} volume servers, "
+            f"its config says {config.triggerers}, {config.workers} and {len(config.ports.volumes)}"
+        )
+        s3_name, (_, s3_flags) = next((n, cmd) for n, cmd in weed.items() if cmd[0] == "s3")
+        gateway_env = {**env, **next(c.env for c in components if c.name == s3_name)}
+        endpoint = urlsplit(json.loads(env[S3_CONN_VAR])["extra"].get("endpoint_url", ""))
+        reaches = endpoint.hostname == s3_flags.get("ip.bind") and str(endpoint.port) == s3_flags.get("port")
+        steps = init_steps(ran)
+        written = next((argv[-1] for argv in ran if argv[1:4] == ["-m", "include.cli", "pools"]), None)
+        assert written, f"make up-cluster never runs `qflow pools` (it runs {ran})"
+        pools = write_pools(env.get("QFLOW_POLICY_FILE"), state_dir / "pools-written.json")
+        return shape(
+            env,
+            triggerers=config.triggerers,
+            workers=config.workers,
+            volumes=len(config.ports.volumes),
+            weed=weed,
+            s3=s3_shape(env, gateway_env, reaches),
+            init=steps,
+            pools=pools,
+        )
+
+
+def assert_same_shape(compose: Mapping[str, Any], cluster: Mapping[str, Any]) -> None:
+    differ = sorted(key for key in compose.keys() | cluster.keys() if compose.get(key) != cluster.get(key))
+    assert not differ, (
+        "docker-compose.yaml and make up-cluster disagree on "
+        + ", ".join(differ)
+        + ":\n"
+        + "\n".join(
+            f"  {key}: compose {compose.get(key)!r}\n  {' ' * len(key)}  make up-cluster {cluster.get(key)!r}"
+            for key in differ
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster_shapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    return {probe: cluster_shape(tmp_path_factory.mktemp(f"cluster-{probe}"), PROBES[probe]) for probe in PROBES}
+
+
+@pytest.mark.parametrize("probe", list(PROBES))
+def test_compose_and_make_up_cluster_have_the_same_shape(
+    raw_compose: Compose, cluster_shapes: dict[str, dict[str, Any]], probe: str, tmp_path: Path
+) -> None:
+    compose = compose_shape(raw_compose, PROBES[probe], tmp_path)
+    cluster = cluster_shapes[probe]
+    assert_same_shape(compose, cluster)
+    # Equal, and what both should be (so that both drifting the same way is caught too).
+    values = {**{"QFLOW_S3_BUCKET": "qflow", "AWS_DEFAULT_REGION": "us-east-1"}, **PROBES[probe]}
+    keys = [values.get("AWS_ACCESS_KEY_ID", "qflow"), values.get("AWS_SECRET_ACCESS_KEY", "qflow-dev-secret")]
+    for side, found in (("compose", compose), ("make up-cluster", cluster)):
+        assert found["executor"] == "CeleryExecutor", f"{side} runs {found['executor']}"
+        assert found["celery_config"] == "operators.executors.warm_celery.CELERY_CONFIG", f"{side}: cold workers"
+        assert (found["triggerers"], found["workers"], found["seaweedfs_volumes"]) == (2, 2, 2), side
+        assert found["seaweedfs_replication"] == {"master": SEAWEEDFS_REPLICATION, "filer": SEAWEEDFS_REPLICATION}
+        assert found["ledger"]["database"] == LEDGER_DATABASE and found["ledger"]["driver"].startswith("postgresql")
+        pools_steps = [f"qflow pools {POOLS_FILE}", f"airflow pools import {POOLS_FILE}"]
+        assert found["pools"] and found["init"][-2:] == pools_steps, f"{side}: {found['init']}"
+        s3 = found["s3"]
+        assert s3["bucket"] == s3["QFLOW_S3_BUCKET"] == values["QFLOW_S3_BUCKET"], f"{side}: {s3}"
+        assert s3["region"] == s3["AWS_DEFAULT_REGION"] == values["AWS_DEFAULT_REGION"], f"{side}: {s3}"
+        assert [s3["login"], s3["password"]] == s3["gateway_keys"] == keys, f"{side}: the gateway takes other keys"
+        assert s3["addressing_style"] == "path" and s3["the endpoint reaches the gateway"], f"{side}: {s3}"
+        assert s3["QFLOW_S3_ENDPOINT is the connection's"], f"{side}: {s3}"
+
+
+def set_airflow_env(compose: Compose, variable: str, value: str | None) -> None:
+    """Set (None: remove) one variable on every Airflow service, as editing x-airflow-common would."""
+    for name in airflow_services(compose):
+        environment = compose["services"][name]["environment"]
+        if value is None:
+            environment.pop(variable, None)
+        else:
+            environment[variable] = value
+
+
+def assert_drift_caught(
+    broken: Compose, cluster_shapes: dict[str, dict[str, Any]], match: str, tmp: Path, probe: str = "defaults"
+) -> None:
+    with pytest.raises(AssertionError, match=match):
+        assert_same_shape(compose_shape(broken, PROBES[probe], tmp), cluster_shapes[probe])
+
+
+def replace_arg(compose: Compose, service: str, old: str, new: str) -> None:
+    command = compose["services"][service]["command"]
+    assert old in command, f"{service} runs {command}, without {old}"
+    command[command.index(old)] = new
+
+
+def test_mutations_are_caught(
+    raw_compose: Compose, cluster_shapes: dict[str, dict[str, Any]], cluster_weed: dict[str, Any], tmp_path: Path
+) -> None:
     """The checks above are not vacuous: breaking the file in the ways they guard against fails them."""
     broken = copy.deepcopy(raw_compose)
     broken["services"]["airflow-worker"]["image"] = "apache/airflow:3.3.2"
@@ -549,3 +1009,100 @@ def test_mutations_are_caught(raw_compose: Compose) -> None:
     broken["services"]["airflow-worker"]["command"] = "celery flower"
     with pytest.raises(AssertionError, match="airflow-worker must run"):
         test_airflow_services_run_their_components(broken)
+
+    # The SeaweedFS cluster.
+    broken = copy.deepcopy(raw_compose)
+    replace_arg(broken, "seaweedfs-filer", "-defaultReplicaPlacement=001", "-defaultReplicaPlacement=000")
+    with pytest.raises(AssertionError, match="seaweedfs-filer runs `weed filer` with"):
+        test_seaweedfs_services_mirror_make_up_cluster(broken, cluster_weed)
+    with pytest.raises(AssertionError, match="the filer writes at replication '000'"):
+        test_seaweedfs_replication_fits_the_volume_servers(broken)
+
+    broken = copy.deepcopy(raw_compose)
+    broken["services"]["seaweedfs-volume-2"]["volumes"] = ["seaweedfs-volume-1:/data"]
+    with pytest.raises(AssertionError, match="share the volume 'seaweedfs-volume-1'"):
+        test_seaweedfs_services_start_in_order_and_find_each_other(broken)
+
+    broken = copy.deepcopy(raw_compose)
+    del broken["services"][S3_SERVICE]["depends_on"]
+    with pytest.raises(AssertionError, match=f"{S3_SERVICE} \\(`weed s3`\\) must wait for healthy"):
+        test_seaweedfs_services_start_in_order_and_find_each_other(broken)
+
+    broken = copy.deepcopy(raw_compose)
+    replace_arg(broken, "seaweedfs-volume-1", "-ip=seaweedfs-volume-1", "-ip=localhost")
+    with pytest.raises(AssertionError, match="must advertise itself as -ip=seaweedfs-volume-1"):
+        test_seaweedfs_services_start_in_order_and_find_each_other(broken)
+
+    broken = copy.deepcopy(raw_compose)
+    replace_arg(broken, "seaweedfs-master", "-defaultReplication=001", "-defaultReplication=002")
+    replace_arg(broken, "seaweedfs-filer", "-defaultReplicaPlacement=001", "-defaultReplicaPlacement=002")
+    with pytest.raises(AssertionError, match="needs 3 volume servers in the rack, there are 2"):
+        test_seaweedfs_replication_fits_the_volume_servers(broken)
+
+    broken = copy.deepcopy(raw_compose)
+    del broken["services"]["seaweedfs-init"]["command"]
+    with pytest.raises(AssertionError, match="seaweedfs-init does not create the bucket"):
+        test_s3_connection_bucket_is_the_bucket_seaweedfs_init_creates(broken, {})
+
+    # Drift from make up-cluster.
+    broken = copy.deepcopy(raw_compose)
+    broken["services"]["airflow-triggerer"]["deploy"]["replicas"] = 1
+    assert_drift_caught(broken, cluster_shapes, r"disagree on triggerers", tmp_path / "1")
+
+    broken = copy.deepcopy(raw_compose)
+    del broken["services"]["airflow-worker"]["deploy"]
+    assert_drift_caught(broken, cluster_shapes, r"disagree on workers", tmp_path / "2")
+
+    broken = copy.deepcopy(raw_compose)
+    set_airflow_env(broken, "AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+    assert_drift_caught(broken, cluster_shapes, r"disagree on executor", tmp_path / "3")
+
+    broken = copy.deepcopy(raw_compose)
+    set_airflow_env(broken, LEDGER_VAR, "postgresql+psycopg2://airflow:airflow@postgres/ledger")
+    assert_drift_caught(broken, cluster_shapes, r"disagree on ledger", tmp_path / "4")
+
+    broken = copy.deepcopy(raw_compose)
+    set_airflow_env(
+        broken, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql+psycopg2://airflow:airflow@postgres/airflow"
+    )
+    assert_drift_caught(broken, cluster_shapes, r"disagree on metadata_db", tmp_path / "5")
+
+    broken = copy.deepcopy(raw_compose)
+    replace_arg(broken, "seaweedfs-master", "-defaultReplication=001", "-defaultReplication=000")
+    assert_drift_caught(broken, cluster_shapes, r"disagree on seaweedfs_replication", tmp_path / "6")
+
+    broken = copy.deepcopy(raw_compose)
+    del broken["services"]["seaweedfs-volume-2"]
+    assert_drift_caught(broken, cluster_shapes, r"disagree on seaweedfs_volumes", tmp_path / "7")
+
+    broken = copy.deepcopy(raw_compose)
+    set_airflow_env(broken, "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS", None)
+    assert_drift_caught(broken, cluster_shapes, r"disagree on celery_config", tmp_path / "8")
+
+    broken = copy.deepcopy(raw_compose)
+    script = broken["services"]["airflow-init"]["command"][-1]
+    broken["services"]["airflow-init"]["command"][-1] = re.sub(r"^.*airflow pools import.*$", "", script, flags=re.M)
+    assert_drift_caught(broken, cluster_shapes, r"disagree on init", tmp_path / "9")
+
+    broken = copy.deepcopy(raw_compose)
+    broken["services"]["airflow-init"]["command"][-1] = script.replace(
+        "airflow pools import /tmp/qflow-pools.json", "airflow pools import /tmp/other-pools.json"
+    )
+    assert_drift_caught(broken, cluster_shapes, r"disagree on init", tmp_path / "10")
+
+    broken = copy.deepcopy(raw_compose)
+    set_airflow_env(broken, "QFLOW_POLICY_FILE", "/opt/qflow/tests/no-such-policy.yaml")
+    with pytest.raises(Exception, match=r"no-such-policy\.yaml"):
+        compose_shape(broken, {}, tmp_path / "11")
+
+    # A region or key hard-coded in the compose file agrees at the defaults; the probe catches it.
+    broken = copy.deepcopy(raw_compose)
+    for name in airflow_services(broken):
+        env = broken["services"][name]["environment"]
+        env[S3_CONN_VAR] = env[S3_CONN_VAR].replace("${AWS_DEFAULT_REGION:-us-east-1}", "us-east-1")
+    assert_same_shape(compose_shape(broken, {}, tmp_path / "12"), cluster_shapes["defaults"])
+    assert_drift_caught(broken, cluster_shapes, r"disagree on connections, s3", tmp_path / "13", "overridden")
+
+    broken = copy.deepcopy(raw_compose)
+    broken["services"][S3_SERVICE]["environment"]["AWS_SECRET_ACCESS_KEY"] = "qflow-dev-secret"
+    assert_drift_caught(broken, cluster_shapes, r"disagree on s3:", tmp_path / "14", "overridden")
