@@ -25,8 +25,14 @@ Printed, with what each counts:
   ``execute`` begins (DAG file parse, context) — and ``execute`` itself, whose first part is the
   stage's imports (Qiskit, pandas, pyarrow, boto3, GX). Target for queued → execute: ≤ 1 s.
 
-Usage: python bench/task_startup.py [--nodes N] [--reps P] [--evaluations E] [--cold]
-Results go to bench/results/task_startup.json.
+``--executor celery`` measures the same under CeleryExecutor on the one-machine cluster
+(``include.deploy.cluster``, as ``make up-cluster`` runs it, on its own ports, databases
+``qflow_airflow_bench``/``qflow_ledger_bench`` and Redis database 6): two warm Celery workers, two
+triggerers, PostgreSQL, a SeaweedFS cluster — and the plain process uses that cluster's S3 and
+PostgreSQL ledger, so both sides write to the same stores.
+
+Usage: python bench/task_startup.py [--executor local|celery] [--nodes N] [--reps P] [--evaluations E] [--cold]
+Results go to bench/results/task_startup[_celery].json.
 """
 
 from __future__ import annotations
@@ -103,11 +109,92 @@ def task_phases(rest: RestClient, run_id: str, ti: dict[str, Any]) -> dict[str, 
     return out
 
 
-def component_cpu_seconds(stack: LiveStack) -> dict[str, float]:
+class Target:
+    """What the bench drives: the live stack (LocalExecutor) or the cluster (CeleryExecutor), each
+    with its REST API, component PIDs, logs and the environment its stores are reached with."""
+
+    def __init__(self, executor: str, root: Path) -> None:
+        self.executor = executor
+        self.stack: LiveStack | None = None
+        self.cluster: Any = None
+        if executor == "celery":
+            from include.deploy.cluster import Cluster, ClusterConfig, ClusterPorts
+
+            config = ClusterConfig(
+                state_dir=root / "cluster",
+                airflow_database="qflow_airflow_bench",
+                ledger_database="qflow_ledger_bench",
+                redis="redis://127.0.0.1:6379/6",
+                ports=ClusterPorts.free(),
+                airflow_overrides={
+                    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                    "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                },
+            )
+            self.cluster = Cluster(config)
+        else:
+            self.stack = LiveStack(root=root, s3_env=dict(os.environ))
+
+    def start(self) -> None:
+        if self.cluster is not None:
+            self.cluster.start(fresh=True, say=lambda _line: None)
+        else:
+            assert self.stack is not None
+            self.stack.start()
+
+    def stop(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
+        elif self.stack is not None:
+            self.stack.stop()
+
+    def env(self) -> dict[str, str]:
+        return self.cluster.env() if self.cluster is not None else dict(os.environ)
+
+    def rest(self) -> RestClient:
+        if self.cluster is not None:
+            return RestClient(self.cluster.config.base_url, "admin", self.cluster.password() or "")
+        assert self.stack is not None
+        return self.stack.rest()
+
+    @property
+    def pids(self) -> dict[str, int]:
+        if self.cluster is not None:
+            return {name: pid for name, pid in self.cluster.status().items() if pid is not None}
+        assert self.stack is not None
+        return self.stack.pids
+
+    @property
+    def log_dir(self) -> Path:
+        return self.cluster.log_dir if self.cluster is not None else self.stack.log_dir  # type: ignore[union-attr]
+
+    def wait_warm(self) -> str:
+        """Wait until every executor worker (pool process) has imported the task stack."""
+        if self.cluster is not None:
+            cfg = self.cluster.config
+            want = cfg.workers * cfg.worker_concurrency
+            deadline = time.monotonic() + 180
+            warmed = 0
+            while time.monotonic() < deadline:
+                warmed = sum(
+                    self.cluster.log_path(n).read_text(errors="replace").count("pool process warmed")
+                    for n in self.cluster.worker_names
+                )
+                if warmed >= want:
+                    break
+                time.sleep(1)
+            return f"Celery pool processes warm: {warmed} of {want}"
+        assert self.stack is not None
+        warm = self.stack.wait_warm()
+        return f"executor workers warm: {sum(warm.values())} of {len(warm)}"
+
+
+def component_cpu_seconds(stack: Target) -> dict[str, float]:
     """CPU seconds (user + system) used so far by each Airflow component's process group, not
-    counting the executor's workers and their task processes (the work itself)."""
+    counting the executor's workers and their task processes (the work itself; a Celery worker's
+    group is its pool processes, which run the tasks, so it is left out whole)."""
     tick = os.sysconf("SC_CLK_TCK")
-    groups = {pid: name for name, pid in stack.pids.items()}
+    groups = {pid: name for name, pid in stack.pids.items() if not name.startswith("worker-")}
     used = dict.fromkeys(groups.values(), 0.0)
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -124,11 +211,17 @@ def component_cpu_seconds(stack: LiveStack) -> dict[str, float]:
     return used
 
 
+STORE_ENV: dict[str, str] = dict(os.environ)  # the stores' environment: the target's (main sets it)
+
+
 def _store() -> Any:
     from include.store.artifacts import ArtifactStore
-    from include.store.config import s3_client, s3_settings_from_env
+    from include.store.config import S3Settings, s3_client
 
-    settings = s3_settings_from_env()
+    env = STORE_ENV
+    settings = S3Settings(
+        env["QFLOW_S3_ENDPOINT"], env["QFLOW_S3_BUCKET"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    )
     return ArtifactStore(s3_client(settings), settings.bucket)
 
 
@@ -144,7 +237,7 @@ def drop_transpile_cache_keys(keys: set[str]) -> None:
         store.client.delete_object(Bucket=store.bucket, Key=key)
 
 
-def through_scheduler(stack: LiveStack, conf: dict[str, Any], phases: bool = True) -> dict[str, Any]:
+def through_scheduler(stack: Target, conf: dict[str, Any], phases: bool = True) -> dict[str, Any]:
     rest = stack.rest()
     try:
         run_id = f"bench_startup_{uuid.uuid4().hex[:8]}"
@@ -175,7 +268,7 @@ def plain_process(conf: dict[str, Any]) -> tuple[float, str]:
     started = time.perf_counter()
     prefix = f"bench/plain/{uuid.uuid4().hex}"
     proc = subprocess.run(
-        [sys.executable, "-c", PLAIN, json.dumps(conf), prefix], capture_output=True, text=True, cwd=REPO
+        [sys.executable, "-c", PLAIN, json.dumps(conf), prefix], capture_output=True, text=True, cwd=REPO, env=STORE_ENV
     )
     elapsed = time.perf_counter() - started
     if proc.returncode:
@@ -211,17 +304,20 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=22)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--evaluations", type=int, default=120)
-    parser.add_argument("--root", default=str(REPO / ".qflow" / "bench-startup"))
+    parser.add_argument("--executor", choices=("local", "celery"), default="local")
+    parser.add_argument("--root", default=None, help="state directory (default .qflow/bench-startup[-celery])")
     parser.add_argument("--cold", action="store_true", help="no untimed warm-up run before the measured one")
     args = parser.parse_args()
     conf = {"n_nodes": args.nodes, "reps": args.reps, "max_iterations": args.evaluations, "shots": 1024, "seed": 7}
-    stack = LiveStack(root=Path(args.root), s3_env=dict(os.environ))
+    suffix = "" if args.executor == "local" else f"-{args.executor}"
+    stack = Target(args.executor, Path(args.root or REPO / ".qflow" / f"bench-startup{suffix}"))
     try:
         stack.start()
+        STORE_ENV.clear()
+        STORE_ENV.update(stack.env())
         # A user's stack has been up a while: its executor workers have imported the task stack, and
         # the api-server has answered its first task (its first execution-API call costs ~3 s, once).
-        warm = stack.wait_warm()
-        print(f"executor workers warm: {sum(warm.values())} of {len(warm)}", flush=True)
+        print(stack.wait_warm(), flush=True)
         if not args.cold:
             warm_up_run = through_scheduler(stack, WARM_UP_CONF, phases=False)
             print(f"warm-up run (untimed, 4 nodes): {warm_up_run['wall_seconds']:.1f} s", flush=True)
@@ -229,14 +325,20 @@ def main() -> int:
         airflow = through_scheduler(stack, conf)
         # The plain process starts from the same state: this circuit's transpile not cached.
         drop_transpile_cache_keys(transpile_cache_keys() - cached)
+        if stack.cluster is not None:  # the plain process needs the cluster's stores, not its Airflow
+            for name in [*stack.cluster.worker_names, *stack.cluster.triggerer_names, "scheduler", "dag-processor"]:
+                stack.cluster.stop_component(name)
+            stack.cluster.stop_component("api-server")
+        else:
+            stack.stop()
+        # The plain process runs with nothing else on the machine, as the scheduled run did.
+        plain, plain_prefix = plain_process(conf)
+        from include.store.artifacts import safe_key_part
+
+        loop_airflow = loop_figures(f"runs/{DAG}/{safe_key_part(airflow['run_id'])}")
+        loop_plain = loop_figures(plain_prefix)
     finally:
         stack.stop()
-    # The plain process runs with nothing else on the machine, as the scheduled run did.
-    plain, plain_prefix = plain_process(conf)
-    from include.store.artifacts import safe_key_part
-
-    loop_airflow = loop_figures(f"runs/{DAG}/{safe_key_part(airflow['run_id'])}")
-    loop_plain = loop_figures(plain_prefix)
     # A DAG run seeds its sampler per run (so a retry repeats its own results), the plain process with
     # the conf's seed: the two optimisers can stop after different numbers of evaluations. Same work:
     # the plain process's time outside the loop plus its per-evaluation loop time x the run's evaluations.
@@ -253,7 +355,7 @@ def main() -> int:
         "ratio_raw": airflow["wall_seconds"] / plain,
         "ratio": airflow["wall_seconds"] / plain_same_work,
     }
-    print(f"qaoa_maxcut {conf}: run {airflow['run_id']}")
+    print(f"qaoa_maxcut {conf} under {stack.executor} executor: run {airflow['run_id']}")
     print(
         f"run / plain, same work: {result['ratio']:.2f} (target <= 1.10) — the DAG run through the scheduler "
         f"{airflow['wall_seconds']:.1f} s (start to end; trigger to success seen by REST "
@@ -291,7 +393,8 @@ def main() -> int:
                 f"  {t['task_id']:<16} queued->up {t['queued_to_process_up']:5.2f} s  up->execute "
                 f"{t['process_up_to_execute']:5.2f} s  execute {t['execute']:6.2f} s"
             )
-    out = REPO / "bench" / "results" / "task_startup.json"
+    result["executor"] = args.executor
+    out = REPO / "bench" / "results" / f"task_startup{suffix.replace('-', '_')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"raw figures: {out}")

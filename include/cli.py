@@ -71,9 +71,13 @@ def cluster_command(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     cfg = cluster.config
-    print(f"Airflow UI: {cfg.base_url}  (user: admin, password: {cluster.password() or 'see ' + str(cfg.passwords_file)})")
-    print(f"  CeleryExecutor: {cfg.workers} workers x {cfg.worker_concurrency} slots, {cfg.triggerers} triggerers; "
-          f"metadata DB {sa_url_safe(cfg.airflow_db_url)}, broker {sa_url_safe(cfg.redis)}")
+    print(
+        f"Airflow UI: {cfg.base_url}  (user: admin, password: {cluster.password() or 'see ' + str(cfg.passwords_file)})"
+    )
+    print(
+        f"  CeleryExecutor: {cfg.workers} workers x {cfg.worker_concurrency} slots, {cfg.triggerers} triggerers; "
+        f"metadata DB {sa_url_safe(cfg.airflow_db_url)}, broker {sa_url_safe(cfg.redis)}"
+    )
     print(f"  ledgers: {sa_url_safe(cfg.ledger_url)}")
     print(f"  S3: {cfg.s3_endpoint} bucket {cfg.bucket}; job service: {cfg.jobservice_url}")
     print(f"  logs: {cluster.log_dir}; `make down` stops it")
@@ -118,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     ledger_cmds.add_parser(
         "init", help="create the database (PostgreSQL) and the tables of QFLOW_LEDGER_URL if missing"
     )
-    cluster = commands.add_parser("cluster", help="the one-machine cluster: CeleryExecutor, PostgreSQL, Redis, SeaweedFS")
+    cluster = commands.add_parser(
+        "cluster", help="the one-machine cluster: CeleryExecutor, PostgreSQL, Redis, SeaweedFS"
+    )
     cluster_cmds = cluster.add_subparsers(dest="action", required=True)
     cluster_up = cluster_cmds.add_parser("up", help="start what is not running and wait until it is ready")
     cluster_up.add_argument("--fresh", action="store_true", help="drop its databases and state first")

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -83,7 +83,7 @@ class ClusterPorts:
     def all(self) -> list[int]:
         ports = [self.api, self.s3, self.jobservice, self.master, self.filer, *self.volumes]
         ports += [p + 10000 for p in (self.s3, self.master, self.filer, *self.volumes)]
-        return ports + [*self.worker_logs, *self.triggerer_logs]
+        return [*ports, *self.worker_logs, *self.triggerer_logs]
 
 
 def _free_ports(n: int, below: int = 65536) -> list[int]:
@@ -339,32 +339,65 @@ class Cluster:
         out = [
             Component(
                 "seaweedfs-master",
-                (weed, "master", *local, f"-port={ports.master}", f"-port.grpc={ports.master + 10000}",
-                 f"-mdir={sw / 'master'}", f"-defaultReplication={SEAWEEDFS_REPLICATION}",
-                 "-volumeSizeLimitMB=64", "-peers=none", "-telemetry=false"),
+                (
+                    weed,
+                    "master",
+                    *local,
+                    f"-port={ports.master}",
+                    f"-port.grpc={ports.master + 10000}",
+                    f"-mdir={sw / 'master'}",
+                    f"-defaultReplication={SEAWEEDFS_REPLICATION}",
+                    "-volumeSizeLimitMB=64",
+                    "-peers=none",
+                    "-telemetry=false",
+                ),
             )
         ]
         for name, port in zip(self.volume_names, ports.volumes, strict=True):
             out.append(
                 Component(
                     name,
-                    (weed, "volume", *local, f"-port={port}", f"-port.grpc={port + 10000}",
-                     f"-dir={sw / name.removeprefix('seaweedfs-')}", f"-mserver={master}", "-max=0",
-                     "-dataCenter=dc1", "-rack=rack1"),
+                    (
+                        weed,
+                        "volume",
+                        *local,
+                        f"-port={port}",
+                        f"-port.grpc={port + 10000}",
+                        f"-dir={sw / name.removeprefix('seaweedfs-')}",
+                        f"-mserver={master}",
+                        "-max=0",
+                        "-dataCenter=dc1",
+                        "-rack=rack1",
+                    ),
                 )
             )
         out += [
             Component(
                 "seaweedfs-filer",
-                (weed, "filer", *local, f"-port={ports.filer}", f"-port.grpc={ports.filer + 10000}",
-                 f"-master={master}", f"-defaultStoreDir={sw / 'filer'}",
-                 f"-defaultReplicaPlacement={SEAWEEDFS_REPLICATION}"),
+                (
+                    weed,
+                    "filer",
+                    *local,
+                    f"-port={ports.filer}",
+                    f"-port.grpc={ports.filer + 10000}",
+                    f"-master={master}",
+                    f"-defaultStoreDir={sw / 'filer'}",
+                    f"-defaultReplicaPlacement={SEAWEEDFS_REPLICATION}",
+                ),
             ),
             # The gateway accepts exactly the AWS_* keys of its environment (as `weed mini` does).
             Component(
                 "seaweedfs-s3",
-                (weed, "s3", "-ip.bind=127.0.0.1", f"-port={ports.s3}", f"-port.grpc={ports.s3 + 10000}",
-                 "-port.iceberg=0", "-port.lance=0", f"-filer=127.0.0.1:{ports.filer}"),
+                (
+                    weed,
+                    "s3",
+                    "-ip.bind=127.0.0.1",
+                    f"-port={ports.s3}",
+                    f"-port.grpc={ports.s3 + 10000}",
+                    "-port.iceberg=0",
+                    "-port.lance=0",
+                    f"-filer=127.0.0.1:{ports.filer}",
+                ),
             ),
         ]
         from include.emulator.process import JobServiceProcess
@@ -381,8 +414,15 @@ class Cluster:
             out.append(
                 Component(
                     name,
-                    (airflow, "celery", "worker", "--celery-hostname", f"{name}@%h",
-                     "--concurrency", str(cfg.worker_concurrency)),
+                    (
+                        airflow,
+                        "celery",
+                        "worker",
+                        "--celery-hostname",
+                        f"{name}@%h",
+                        "--concurrency",
+                        str(cfg.worker_concurrency),
+                    ),
                     {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port)},
                 )
             )
@@ -420,8 +460,13 @@ class Cluster:
         log = open(self.log_path(name), "ab")  # noqa: SIM115 (closed in stop)
         self._logs.append(log)
         proc = subprocess.Popen(
-            list(comp.argv), env={**self.env(), **comp.env}, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.config.state_dir,
+            list(comp.argv),
+            env={**self.env(), **comp.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.config.state_dir,
         )
         self.procs[name] = proc
         (self.pid_dir / f"{name}.pid").write_text(str(proc.pid))
@@ -564,8 +609,10 @@ class Cluster:
                 self.spawn(name)
             self.wait_ready(timeout, only=[name])
         self.ensure_bucket()
-        say(f"SeaweedFS cluster: S3 {self.config.s3_endpoint} bucket {self.config.bucket} "
-            f"({len(self.volume_names)} volume servers, replication {SEAWEEDFS_REPLICATION})")
+        say(
+            f"SeaweedFS cluster: S3 {self.config.s3_endpoint} bucket {self.config.bucket} "
+            f"({len(self.volume_names)} volume servers, replication {SEAWEEDFS_REPLICATION})"
+        )
         python = sys.executable
         self.run(str(Path(python).parent / "airflow"), "db", "migrate", log_name="db-migrate")
         self.run(python, "-m", "include.cli", "ledger", "init", log_name="ledger-init")
@@ -586,8 +633,13 @@ class Cluster:
 
         env = self.env()
         client = s3_client(
-            S3Settings(self.config.s3_endpoint, self.config.bucket, env["AWS_ACCESS_KEY_ID"],
-                       env["AWS_SECRET_ACCESS_KEY"], self.config.region)
+            S3Settings(
+                self.config.s3_endpoint,
+                self.config.bucket,
+                env["AWS_ACCESS_KEY_ID"],
+                env["AWS_SECRET_ACCESS_KEY"],
+                self.config.region,
+            )
         )
         try:
             client.head_bucket(Bucket=self.config.bucket)

@@ -36,5 +36,7 @@ def _warm_pool_process(**_: Any) -> None:
     report = warm_up()
     log.info(
         "Celery pool process warmed in %.2f s (%d modules; failed: %s)",
-        report["seconds"], len(WARM_MODULES), report["failed"],
+        report["seconds"],
+        len(WARM_MODULES),
+        report["failed"],
     )

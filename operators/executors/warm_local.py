@@ -28,6 +28,7 @@ from operators.executors.warm_up import WARM_MODULES, warm_up
 
 log = logging.getLogger(__name__)
 
+
 def _run_warm_worker(**kwargs: Any) -> None:
     report = warm_up()
     log.info("worker warmed in %.2f s (%d modules; failed: %s)", report["seconds"], len(WARM_MODULES), report["failed"])

@@ -67,9 +67,13 @@ def _checkpoint(store: ArtifactStore, run_id: str) -> dict[str, Any]:
     return dict(json.loads(store.get_bytes(uri))) if store.exists(uri) else {"iterations": []}
 
 
-def _service_jobs(live_stack: LiveStack) -> list[dict[str, Any]]:
+def _service_url(live_stack: LiveStack) -> str:
     assert live_stack.jobservice is not None
-    response = httpx.get(f"{live_stack.jobservice.url}/jobs", params={"limit": 1000}, timeout=10)
+    return live_stack.jobservice.url
+
+
+def _service_jobs(service_url: str) -> list[dict[str, Any]]:
+    response = httpx.get(f"{service_url}/jobs", params={"limit": 1000}, timeout=10)
     response.raise_for_status()
     return list(response.json()["jobs"])
 
@@ -85,13 +89,13 @@ def _wait_success(rest: RestClient, run_id: str) -> None:
     assert run["state"] == "success", states
 
 
-def _assert_one_job_per_evaluation(live_stack: LiveStack, store: ArtifactStore, run_id: str, n: int) -> None:
+def _assert_one_job_per_evaluation(service_url: str, store: ArtifactStore, run_id: str, n: int) -> None:
     """The run's evaluations are n distinct jobs, and the service holds exactly those for its keys."""
     evaluations = _manifest(store, run_id)["measurements"]["evaluations"]
     on_service = [e for e in evaluations if e["backend"].startswith("jobservice:")]
     assert len(on_service) == n
     keys = {e["idempotency_key"] for e in on_service}
-    jobs = [j for j in _service_jobs(live_stack) if j["idempotency_key"] in keys]
+    jobs = [j for j in _service_jobs(service_url) if j["idempotency_key"] in keys]
     assert sorted(j["job_id"] for j in jobs) == sorted(e["job_id"] for e in on_service)
     assert len({j["job_id"] for j in jobs}) == n and all(j["state"] == "DONE" for j in jobs)
 
@@ -162,7 +166,7 @@ def test_a_worker_killed_between_evaluations_resumes_with_the_same_trace(
     _wait_success(rest, run_id)
     _wait_success(rest, runs.ids["reference"])
     assert _ti(rest, DAG, run_id, "optimise")["try_number"] >= 2  # Airflow retried the killed try
-    _assert_one_job_per_evaluation(live_stack, store, run_id, LOOP["max_iterations"])
+    _assert_one_job_per_evaluation(_service_url(live_stack), store, run_id, LOOP["max_iterations"])
     runs.service_evaluations[run_id] = LOOP["max_iterations"]
     _assert_same_trace(store, run_id, runs.ids["reference"])
 
@@ -182,11 +186,11 @@ def test_a_loop_on_the_queued_job_service_defers_once_per_evaluation(
     assert ti["try_number"] == 1, ti  # deferring is not failing: one try, resumed n times
     log = rest.get(f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/optimise/logs/1", params={"full_content": True})
     assert json.dumps(log).count("deferring (no worker held while it waits)") == n
-    _assert_one_job_per_evaluation(live_stack, store, run_id, n)
+    _assert_one_job_per_evaluation(_service_url(live_stack), store, run_id, n)
     runs.service_evaluations[run_id] = n
     # Every job waited out the queue delay before it ran (the deferral was real waiting).
     keys = {e["idempotency_key"] for e in evaluations}
-    for job in (j for j in _service_jobs(live_stack) if j["idempotency_key"] in keys):
+    for job in (j for j in _service_jobs(_service_url(live_stack)) if j["idempotency_key"] in keys):
         queued = pd.Timestamp(job["running_at"]) - pd.Timestamp(job["created_at"])
         assert queued.total_seconds() >= QUEUE_DELAY - 0.5, job
 
@@ -211,7 +215,7 @@ def test_a_killed_triggerer_while_an_evaluation_waits_loses_nothing(
     live_stack.restart("triggerer")
 
     _wait_success(rest, run_id)
-    _assert_one_job_per_evaluation(live_stack, store, run_id, LOOP["max_iterations"])
+    _assert_one_job_per_evaluation(_service_url(live_stack), store, run_id, LOOP["max_iterations"])
     runs.service_evaluations[run_id] = LOOP["max_iterations"]
     evaluations = _manifest(store, run_id)["measurements"]["evaluations"]
     assert evaluations[waiting["iteration"]]["job_id"] == waiting["job_id"]  # the waiting job was collected
@@ -223,7 +227,7 @@ def test_a_loop_moved_from_the_job_service_to_aer_continues_and_verifies(
 ) -> None:
     store, first = module_store, runs.ids["move_first"]
     _wait_success(rest, first)
-    _assert_one_job_per_evaluation(live_stack, store, first, 5)
+    _assert_one_job_per_evaluation(_service_url(live_stack), store, first, 5)
     runs.service_evaluations[first] = 5
     # The first 5 evaluations are the reference's first 5 (the budget does not change the path).
     pd.testing.assert_frame_equal(_trace(store, first), _trace(store, runs.ids["reference"]).head(5))
