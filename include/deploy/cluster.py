@@ -68,6 +68,13 @@ class ClusterPorts:
     def free(cls, volumes: int = 2, workers: int = 2, triggerers: int = 2) -> ClusterPorts:
         """Ports nobody listens on (tests and benchmarks beside a user's cluster)."""
         # SeaweedFS serves gRPC on port + 10000: keep its HTTP ports low enough for that.
+        while True:
+            candidate = cls._free_candidate(volumes, workers, triggerers)
+            if len(set(candidate.all())) == len(candidate.all()):
+                return candidate
+
+    @classmethod
+    def _free_candidate(cls, volumes: int, workers: int, triggerers: int) -> ClusterPorts:
         s3, master, filer, *volume_ports = _free_ports(3 + volumes, below=55000)
         return cls(
             api=_free_ports(1)[0],
@@ -230,6 +237,7 @@ class Cluster:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[IO[bytes]] = []
         self._env: dict[str, str] | None = None
+        self._log_offsets: dict[str, int] = {}  # each log's size when its component was last spawned
 
     # -- layout -------------------------------------------------------------------------------
     @property
@@ -364,7 +372,7 @@ class Cluster:
                         f"-port={port}",
                         f"-port.grpc={port + 10000}",
                         f"-dir={sw / name.removeprefix('seaweedfs-')}",
-                        f"-mserver={master}",
+                        f"-master={master}",
                         "-max=0",
                         "-dataCenter=dc1",
                         "-rack=rack1",
@@ -458,6 +466,7 @@ class Cluster:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.pid_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path(name), "ab")  # noqa: SIM115 (closed in stop)
+        self._log_offsets[name] = log.tell()
         self._logs.append(log)
         proc = subprocess.Popen(
             list(comp.argv),
@@ -473,24 +482,37 @@ class Cluster:
         return proc.pid
 
     def signal(self, name: str, sig: int = SIGKILL) -> None:
-        """Signal one component's process group (SIGKILL: a crash of it and its children)."""
+        """Signal one component's process group and every process it started (SIGKILL: a crash of
+        the component and all it runs, as when its machine dies). Task processes put themselves in
+        process groups of their own, so the group alone would leave them running."""
         pid = self.pid(name)
-        if pid is not None:
+        if pid is None:
+            return
+        below = descendants(pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+        for child in below:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, sig)
+                os.kill(child, sig)
 
-    def stop_component(self, name: str, sig: int = SIGTERM, timeout: float = 30) -> None:
+    def stop_component(self, name: str, sig: int = SIGTERM, timeout: float = 20) -> None:
         pid = self.pid(name)
         if pid is None:
             (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, sig)
+        if sig == SIGKILL:
+            self.signal(name, SIGKILL)  # a crash: the component and everything it runs, at once
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, sig)  # a stop: the component stops what it runs
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self._alive(name, pid):
             time.sleep(0.2)
+        for child in descendants(pid):  # task processes, in process groups of their own
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, SIGKILL)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, SIGKILL)  # what is left of the group (task processes too)
+            os.killpg(pid, SIGKILL)  # what is left of the group
         proc = self.procs.pop(name, None)
         if proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -663,7 +685,15 @@ class Cluster:
                 return False
         if name in self.worker_names:
             return name in self.celery_workers()
+        if name in self.triggerer_names:  # health reports "a triggerer": each must say it started
+            return "Starting the triggerer" in self._log_since_spawn(name) and name in self.healthy_airflow()
         return name in self.healthy_airflow()
+
+    def _log_since_spawn(self, name: str) -> str:
+        with contextlib.suppress(OSError), open(self.log_path(name), "rb") as log:
+            log.seek(self._log_offsets.get(name, 0))
+            return log.read().decode(errors="replace")
+        return ""
 
     def healthy_airflow(self) -> set[str]:
         """Components ``/api/v2/monitor/health`` reports healthy (api-server: it answered)."""
@@ -726,6 +756,30 @@ class Cluster:
         for log in self._logs:
             log.close()
         self._logs.clear()
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, their children, ...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            parent = parent_of(int(entry.name))
+            if parent is not None:
+                children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
 
 
 def _safe(url: str) -> str:

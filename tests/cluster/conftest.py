@@ -38,7 +38,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down after the last test of tests/cluster/
 def cluster() -> Iterator[Cluster]:
     STATE.mkdir(parents=True, exist_ok=True)
     policy = write_policy(STATE / "policy.yaml")
@@ -63,7 +63,7 @@ def cluster() -> Iterator[Cluster]:
         instance.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down after the last test of tests/cluster/
 def cluster_rest(cluster: Cluster) -> Iterator[RestClient]:
     password = cluster.password()
     assert password, f"no generated admin password in {cluster.config.passwords_file}"

@@ -16,8 +16,8 @@ budget on the PostgreSQL ledger.
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from include.benchmark.grid import night_prefix_for
-from include.deploy.cluster import Cluster
+from include.deploy.cluster import Cluster, parent_of
 from include.store.artifacts import ArtifactStore, safe_key_part
 from include.store.config import S3Settings, s3_client
 from include.store.lineage import verify
@@ -118,7 +118,9 @@ def runs(cluster: Cluster, cluster_rest: RestClient) -> Iterator[Runs]:
     faults = f"{cluster.config.jobservice_url}/admin/faults"
     httpx.put(faults, json={"queue_delay_seconds": QUEUE_DELAY}, timeout=10).raise_for_status()
     try:
-        yield Runs(cluster_rest)
+        runs = Runs(cluster_rest)
+        runs.trigger("reference", LOOP)  # the uninterrupted run every chaos run's trace must equal
+        yield runs
     finally:
         httpx.put(faults, json={}, timeout=10).raise_for_status()
 
@@ -168,7 +170,7 @@ def _wait_for(what: str, check: Any, runs: Runs, run_id: str, timeout: float = R
 def test_the_workloads_succeed_on_the_cluster_and_every_artifact_verifies(
     cluster: Cluster, runs: Runs, cluster_store: ArtifactStore
 ) -> None:
-    reference = runs.trigger("reference", LOOP)
+    reference = runs.ids["reference"]
     vqc = runs.trigger("vqc", VQC, "vqc_classifier")
     night = runs.trigger("night", GRID, "nightly_benchmark")
     runs.wait_success(reference)
@@ -188,6 +190,25 @@ def test_the_workloads_succeed_on_the_cluster_and_every_artifact_verifies(
     _verify_run(cluster, store, night_prefix_for(night), "report/manifest.json")
 
 
+def _process_age(pid: int) -> float:
+    """Seconds since process ``pid`` started (/proc: its start time in clock ticks after boot)."""
+    stat = (Path("/proc") / str(pid) / "stat").read_text()
+    started = int(stat[stat.rindex(")") + 2 :].split()[19]) / os.sysconf("SC_CLK_TCK")
+    return float(Path("/proc/uptime").read_text().split()[0]) - started
+
+
+def _task_phases_started(runs: Runs, run_id: str) -> int:
+    """How many times the optimise task's execute began, over all its tries (task logs by REST)."""
+    started, try_number = 0, 1
+    while True:
+        path = f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/optimise/logs/{try_number}"
+        response = runs.rest.request("GET", path, params={"full_content": True})
+        if response.status_code == 404 or try_number > 5:
+            return started
+        started += response.text.count("::group::Pre Execute")
+        try_number += 1
+
+
 def test_a_celery_worker_killed_while_it_runs_an_evaluation_is_retried_with_the_same_trace(
     cluster: Cluster, runs: Runs, cluster_store: ArtifactStore
 ) -> None:
@@ -200,61 +221,92 @@ def test_a_celery_worker_killed_while_it_runs_an_evaluation_is_retried_with_the_
         done = len(_checkpoint(store, run_id)["iterations"])
         if ti["state"] != "running" or not 2 <= done < LOOP["max_iterations"] - 1:
             return False
+        workers = {cluster.pid(name): name for name in cluster.worker_names}
         for pid in _task_processes(ti["id"]):
-            with_worker = {cluster.pid(name): name for name in cluster.worker_names}
-            try:
-                victim = with_worker.get(os.getpgid(pid))
-            except ProcessLookupError:
+            ancestor: int | None = pid  # task process -> its supervisor (a pool process) -> the worker
+            while ancestor and ancestor not in workers:
+                ancestor = parent_of(ancestor)
+            try:  # past its start-up (~0.2 s): inside the evaluation's execute
+                inside = _process_age(pid) >= 0.6
+            except OSError:
                 continue
-            if victim:
+            if ancestor and inside:
+                victim = workers[ancestor]
                 return True
         return False
 
     _wait_for("a worker running an evaluation", running_mid_loop, runs, run_id)
     assert victim is not None
-    cluster.signal(victim)  # the whole worker: main process, pool processes, the task's process
-    cluster.restart(victim)  # as a supervisor would; the retry may land on either worker
+    # SIGKILL the worker and all it runs (pool processes, the task); start it again, as a supervisor
+    # would. Airflow finds the task dead (no heartbeat) and retries it, on either worker.
+    cluster.restart(victim)
     runs.wait_success(run_id)
-    assert _ti(runs.rest, DAG, run_id, "optimise")["try_number"] >= 2  # Airflow retried the lost try
+    # The killed execute is one more start than the loop's own (one per deferral, plus the last).
+    assert _task_phases_started(runs, run_id) >= LOOP["max_iterations"] + 2
     _assert_one_job_per_evaluation(cluster.config.jobservice_url, store, run_id, LOOP["max_iterations"])
     runs.wait_success(runs.ids["reference"])
     _assert_same_trace(store, run_id, runs.ids["reference"])
+
+
+def _heartbeats(rest: RestClient) -> dict[int, str]:
+    jobs = rest.get("/jobs", params={"job_type": "TriggererJob", "state": "running", "limit": 100})["jobs"]
+    return {int(j["id"]): str(j["latest_heartbeat"]) for j in jobs}
+
+
+def _triggerer_jobs(cluster: Cluster, rest: RestClient) -> dict[str, int]:
+    """Each triggerer's Airflow job id. Both run on one host, so the job table cannot tell them
+    apart: pause one (SIGSTOP, for less than the 30 s after which its triggers would move) and see
+    whose heartbeat stops (heartbeats every 5 s)."""
+    first, *others = cluster.triggerer_names
+    before = _heartbeats(rest)
+    cluster.signal(first, signal.SIGSTOP)
+    try:
+        time.sleep(12)
+        after = _heartbeats(rest)
+    finally:
+        cluster.signal(first, signal.SIGCONT)
+    stalled = [job for job, beat in after.items() if before.get(job) == beat]
+    assert len(stalled) == 1 and len(after) == len(cluster.triggerer_names), (before, after)
+    rest_jobs = [job for job in after if job not in stalled]
+    return {first: stalled[0], **dict(zip(others, rest_jobs, strict=True))}
 
 
 def test_a_killed_triggerer_hands_its_waiting_triggers_to_the_other(
     cluster: Cluster, runs: Runs, cluster_store: ArtifactStore
 ) -> None:
     store = cluster_store
+    job_of = _triggerer_jobs(cluster, runs.rest)
     run_id = runs.trigger("triggerer_kill", LOOP)
     ti = _wait_for(
-        "a deferred evaluation",
-        lambda t: t["state"] == "deferred" and len(_checkpoint(store, run_id)["iterations"]) >= 2,
+        "an evaluation deferred to a triggerer",
+        lambda t: (
+            t["state"] == "deferred"
+            and (t.get("trigger") or {}).get("triggerer_id") is not None
+            and len(_checkpoint(store, run_id)["iterations"]) >= 2
+        ),
         runs,
         run_id,
     )
-    trigger_id = ti["trigger"]["id"]
-    holder = None
-    deadline = time.monotonic() + 60
-    while holder is None and time.monotonic() < deadline:  # which triggerer runs it: its log says
-        for name in cluster.triggerer_names:
-            if re.search(
-                rf"trigger .*\(ID {trigger_id}\) starting", cluster.log_path(name).read_text(errors="replace")
-            ):
-                holder = name
-        time.sleep(0.5)
-    assert holder, f"no triggerer log shows trigger {trigger_id} starting"
+    trigger_id, holder_job = ti["trigger"]["id"], ti["trigger"]["triggerer_id"]
+    holder = next(name for name, job in job_of.items() if job == holder_job)
     waiting = _checkpoint(store, run_id)["pending"]
     assert waiting is not None
     cluster.signal(holder)  # and it stays down: the other must take its triggers over
+    killed_at = datetime.now(UTC)
     try:
         runs.wait_success(run_id)
+        assert cluster.pid(holder) is None  # nobody but the survivor can have run the waiting trigger
         _assert_one_job_per_evaluation(cluster.config.jobservice_url, store, run_id, LOOP["max_iterations"])
         evaluations = _manifest(store, run_id)["measurements"]["evaluations"]
         assert evaluations[waiting["iteration"]]["job_id"] == waiting["job_id"]  # the waiting job was collected
         _assert_same_trace(store, run_id, runs.ids["reference"])
-        survivor = next(n for n in cluster.triggerer_names if n != holder)
-        survivor_log = cluster.log_path(survivor).read_text(errors="replace")
-        assert re.search(rf"\(ID {trigger_id}\) starting", survivor_log), "the other triggerer never ran it"
+        # The survivor ran this task's triggers after the kill: its trigger log for the task (one file
+        # per triggerer job, rewritten by each trigger it runs) starts after the kill.
+        survivor_job = next(job for name, job in job_of.items() if name != holder)
+        logs = cluster.config.airflow_home / "logs" / f"dag_id={DAG}" / f"run_id={run_id}" / "task_id=optimise"
+        first = json.loads((logs / f"attempt=1.log.trigger.{survivor_job}.log").read_text().splitlines()[0])
+        assert "starting" in first["event"] and datetime.fromisoformat(first["timestamp"]) > killed_at, first
+        assert trigger_id is not None
     finally:
         cluster.restart(holder)
 
