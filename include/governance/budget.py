@@ -202,17 +202,18 @@ class SpendLedger:
                 )
             used = self._usage(conn, environment_name, day, month)
             checks = [
-                ("shots today", used.shots_today, shots, environment.shots_per_day),
-                ("jobs today", used.jobs_today, jobs, environment.jobs_per_day),
-                ("spend today", used.spend_today, cost, environment.spend_per_day),
-                ("spend this month", used.spend_month, cost, environment.spend_per_month),
+                ("shots today", "shots_per_day", used.shots_today, shots, environment.shots_per_day),
+                ("jobs today", "jobs_per_day", used.jobs_today, jobs, environment.jobs_per_day),
+                ("spend today", "spend_per_day", used.spend_today, cost, environment.spend_per_day),
+                ("spend this month", "spend_per_month", used.spend_month, cost, environment.spend_per_month),
             ]
-            for label, spent, needed, budget in checks:
+            for label, field_name, spent, needed, budget in checks:
                 if spent + needed > budget + 1e-12:
                     raise BudgetExceeded(
                         f"{environment_name}: {label} budget {budget:g}, already used {spent:g}, "
                         f"this job needs {needed:g}",
-                        hint="wait for the next period, raise the budget in the policy file, or use a cheaper backend",
+                        hint=f"wait for the next period, raise environments.{environment_name}.{field_name} in the "
+                        "policy file, or use a cheaper backend",
                     )
             values = spend_row(environment_name, backend, shots, cost, None, now)
             if existing is not None:
@@ -222,7 +223,7 @@ class SpendLedger:
         alerts = [
             f"QFLOW_BUDGET_ALERT environment={environment_name} {label}={spent + needed:g} of {budget:g} "
             f"({(spent + needed) / budget:.0%})"
-            for label, spent, needed, budget in checks
+            for label, _field, spent, needed, budget in checks
             if budget > 0 and (spent + needed) / budget >= alert_fraction
         ]
         return Reservation(key, environment_name, backend, shots, cost, alerts)

@@ -381,7 +381,8 @@ def test_two_runs_racing_for_the_last_of_a_days_budget_do_not_overspend(
     assert len(winners) == 1, {r: (ti["state"], finished[r]) for r, ti in optimise.items()}
     loser = next(r for r in optimise if r not in winners)
     log = runs.rest.get(f"/dags/{DAG}/dagRuns/{loser}/taskInstances/optimise/logs/1", params={"full_content": True})
-    assert "admission refused" in str(log) and "spend_per_day" in str(log), str(log)[-2000:]
+    refusal = f"admission refused: [quota] {RACE_ENVIRONMENT}: spend today budget"
+    assert refusal in str(log) and f"environments.{RACE_ENVIRONMENT}.spend_per_day" in str(log), str(log)[-2000:]
     # The day's spend stays inside its budget, and only the winner's evaluations reached the service.
     usage = SpendLedger(url=cluster.config.ledger_url).usage(RACE_ENVIRONMENT, datetime.now(UTC))
     assert usage.spend_today <= RACE_SPEND_PER_DAY
