@@ -1,0 +1,993 @@
+"""Triggerer capacity: --jobs quantum jobs waiting at once across the cluster's two triggerers,
+what each waiting job costs there, and what losing one triggerer costs.
+
+Starts its own one-machine cluster (include/deploy/cluster.py, as ``make up-cluster`` runs it:
+CeleryExecutor on PostgreSQL + Redis, two triggerers, two warm Celery workers, SeaweedFS, the job
+service) on free ports, databases ``qflow_airflow_capacity`` / ``qflow_ledger_capacity``, Redis
+database 7 and state under ``.qflow/bench-capacity/``; its DAGs folder is a temporary folder with
+one bench DAG: ``--jobs`` deferrable ``QuantumSubmitOperator`` tasks (one mapped task) on the job
+service, whose queue delay (``--queue-delay``) holds every job QUEUED. The run is triggered by REST.
+
+Phases, each timed:
+
+1. all deferred: the metadata DB (``task_instance``, ``trigger``) is sampled every second until
+   every task instance is deferred, every trigger is assigned to a triggerer and every trigger has
+   logged "starting" (its per-task trigger log). Printed: task instances per state (running and
+   queued are the worker slots held), Celery tasks active on the workers, triggers per triggerer
+   (``trigger.triggerer_id`` is the triggerer's ``job.id``; which component has which job id is read
+   from the trigger log files each triggerer process holds open, ``*.log.trigger.<job id>.log``).
+2. the cost of waiting: over ``--window`` seconds, each triggerer's process tree (the component and
+   what it started: the trigger runner subprocess) from /proc: CPU seconds per second (utime +
+   stime) and resident set (RSS, summed over the tree) — absolute, minus the same triggerer idle
+   before the run (``--idle-window``; the difference includes the one-time import of the trigger's
+   code), and per waiting job; and the marginal RSS per added waiting job: the least-squares slope
+   of each triggerer's RSS against the triggers it held, sampled every second while the tasks
+   deferred. Private memory (USS) goes to the JSON only: in a forked process it also grows as
+   shared pages are copied on write, whatever the jobs. The job service's request counter over the
+   window gives the polls per second the waiting jobs cost.
+3. failover: SIGKILL to the triggerer holding more triggers (the component and all it started:
+   Cluster.signal). Timed from the kill: until every trigger it held has ``triggerer_id`` = the
+   survivor's job id (sampled every 0.5 s), and until the survivor's trigger log for each of those
+   tasks shows it starting and polling the job service again (the log's timestamps); the last one
+   is the figure checked against the 60 s target. Airflow's ``[triggerer]`` settings that decide
+   it (``triggerer_health_check_threshold``: a triggerer whose heartbeat is older is dead and its
+   triggers free; ``job_heartbeat_sec``; ``max_trigger_to_select_per_loop``) are read from the
+   cluster's effective configuration and printed.
+4. completion: the queue delay is lifted (``PUT /admin/faults``; the held jobs are released — the
+   service has no endpoint for that, so their ``hold_until`` is cleared in its job store) and the
+   run is awaited. Checked: every task instance succeeded at try 1 (and none has a history row),
+   every task's trigger fired exactly once (counted over all trigger logs, both triggerers'), the
+   job service holds exactly ``--jobs`` jobs, all DONE, with distinct idempotency keys, and the
+   job ledger has one job per task with the same provider job ids.
+
+Every figure is measured in this run; raw figures (and a timeline of samples) go to
+bench/results/triggerer_capacity.json. The cluster is stopped at the end, whatever happened, and
+the processes still running under its state directory are listed (none expected).
+
+Usage: python bench/triggerer_capacity.py [--jobs N] [--queue-delay S] [--timeout S] [--window S]
+       [--idle-window S] [--poll-interval S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from deferral import circuit_artifact, wait_for_dags, write_result  # noqa: E402 (bench/, beside this file)
+
+from include.deploy.cluster import Cluster, ClusterConfig, ClusterPorts, descendants  # noqa: E402
+from tests.live_stack import RestClient  # noqa: E402
+
+STATE = REPO / ".qflow" / "bench-capacity"
+DAG_ID = "bench_triggerer_capacity"
+TASK_ID = "submit"
+TARGET_SECONDS = 60.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TRIGGER_LOG = re.compile(r"map_index=(\d+)/attempt=(\d+)\.log\.trigger\.(\d+)\.log$")
+POLL_EVENT = re.compile(r"^job (\S+) is (\w+)")
+MAP_INDEX = re.compile(r"\bmap_index=(\d+)\b")
+FIRED = "Trigger fired event"
+DAG_FILE = '''
+"""Generated by bench/triggerer_capacity.py: {jobs} deferrable QuantumSubmitOperator tasks on the job service."""
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from operators.operators.quantum_submit import QuantumSubmitOperator
+
+with DAG("{dag_id}", schedule=None, start_date=datetime(2025, 1, 1), catchup=False, max_active_runs=1):
+    QuantumSubmitOperator.partial(
+        task_id="{task_id}",
+        circuit={circuit!r},
+        circuit_attachment="circuit.qpy",
+        backend="jobservice:fake_manila",
+        shots=100,
+        deferrable=True,
+        poll_interval={poll_interval!r},
+        retries=0,
+    ).expand(seed=list(range({jobs})))
+'''
+# The [triggerer] settings that bound capacity and decide when a dead triggerer's triggers move.
+TRIGGERER_SETTINGS = (
+    "capacity",
+    "triggerer_health_check_threshold",
+    "job_heartbeat_sec",
+    "max_trigger_to_select_per_loop",
+)
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+# -- /proc ----------------------------------------------------------------------------------------
+
+
+def tree(pid: int) -> list[int]:
+    """A component and every process below it (the triggerer's runner subprocess)."""
+    return [pid, *descendants(pid)]
+
+
+def cpu_ticks(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def memory(pid: int) -> tuple[int, int]:
+    """(RSS, USS) in bytes; USS: the pages only this process maps (private clean + dirty)."""
+    try:
+        rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+        uss = 0
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                uss += int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        return 0, 0
+    return rss, uss
+
+
+def tree_memory(pid: int) -> tuple[int, int]:
+    rss = uss = 0
+    for p in tree(pid):
+        r, u = memory(p)
+        rss, uss = rss + r, uss + u
+    return rss, uss
+
+
+def sample_usage(cluster: Cluster, names: list[str], seconds: float, tick: Any = None) -> dict[str, Any]:
+    """CPU seconds per second and RSS/USS (sampled every second) of each component's process tree
+    over ``seconds``. ``tick`` is called once a second (the caller's own sampling)."""
+    pids = {name: cluster.pid(name) for name in names}
+    start_ticks: dict[str, dict[int, int]] = {}
+    for name, pid in pids.items():
+        if pid is None:
+            raise SystemExit(f"{name} is not running")
+        start_ticks[name] = {p: t for p in tree(pid) if (t := cpu_ticks(p)) is not None}
+    started = time.monotonic()
+    mem: dict[str, list[tuple[int, int]]] = {name: [] for name in names}
+    while True:
+        for name, pid in pids.items():
+            assert pid is not None
+            mem[name].append(tree_memory(pid))
+        if tick is not None:
+            tick()
+        if time.monotonic() - started >= seconds:
+            break
+        time.sleep(1.0)
+    wall = time.monotonic() - started
+    out: dict[str, Any] = {}
+    for name, pid in pids.items():
+        assert pid is not None
+        used = 0
+        processes = tree(pid)
+        for p in processes:
+            now = cpu_ticks(p)
+            if now is not None:
+                used += now - start_ticks[name].get(p, 0)  # a process started in the window: all of it
+        rss_values = [m[0] for m in mem[name]]
+        uss_values = [m[1] for m in mem[name]]
+        out[name] = {
+            "processes": len(processes),
+            "wall_seconds": wall,
+            "cpu_seconds": used / CLK_TCK,
+            "cpu_per_second": used / CLK_TCK / wall,
+            "rss_mean_bytes": statistics.fmean(rss_values),
+            "rss_max_bytes": max(rss_values),
+            "uss_mean_bytes": statistics.fmean(uss_values),
+            "uss_max_bytes": max(uss_values),
+            "memory_samples": len(rss_values),
+        }
+    return out
+
+
+def leftovers(root: Path) -> list[str]:
+    """Processes whose working directory or command line is under ``root`` (the cluster's state)."""
+    found = []
+    mine = str(root)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if cwd.startswith(mine) or mine in cmdline:
+            found.append(f"{entry.name} {cmdline[:160]}")
+    return found
+
+
+# -- the trigger logs -----------------------------------------------------------------------------
+
+
+def parse_log(path: Path) -> list[tuple[float, str]]:
+    """(unix time, event) of each JSON line of a trigger log."""
+    events = []
+    with contextlib.suppress(OSError):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+                stamp = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00")).timestamp()
+            except (ValueError, KeyError, TypeError):
+                continue
+            events.append((stamp, str(record.get("event", ""))))
+    return events
+
+
+class Bench:
+    def __init__(self, cluster: Cluster, args: argparse.Namespace, dags: Path) -> None:
+        import sqlalchemy as sa
+
+        self.cluster, self.args, self.dags = cluster, args, dags
+        self.n = args.jobs
+        self.run_id = f"capacity_{int(time.time())}"
+        self.engine = sa.create_engine(cluster.config.airflow_db_url, pool_pre_ping=True)
+        self.service = httpx.Client(base_url=cluster.config.jobservice_url, timeout=30)
+        self.rest: RestClient | None = None
+        self.phases: dict[str, float] = {}
+        self.timeline: list[dict[str, Any]] = []
+        self.result: dict[str, Any] = {"args": vars(args), "phases": self.phases, "timeline": self.timeline}
+        self.job_names: dict[int, str] = {}  # triggerer job id -> component name
+        self._started_logs: set[Path] = set()
+        self.ramp: list[dict[str, Any]] = []  # triggerer memory beside its triggers, while deferring
+
+    def close(self) -> None:
+        if self.rest is not None:
+            self.rest.close()
+        self.service.close()
+        self.engine.dispose()
+
+    # -- the metadata DB ---------------------------------------------------------------------------
+    def query(self, sql: str, **params: Any) -> list[Any]:
+        import sqlalchemy as sa
+
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.text(sql), params).all())
+
+    def snapshot(self) -> dict[str, Any]:
+        """Task instances of the run per state; their triggers per triggerer job id."""
+        run = {"d": DAG_ID, "r": self.run_id}
+        states = {
+            str(state): int(count)
+            for state, count in self.query(
+                "select coalesce(state, 'none'), count(*) from task_instance"
+                " where dag_id = :d and run_id = :r group by 1",
+                **run,
+            )
+        }
+        triggers = {
+            (str(job) if job is not None else "unassigned"): int(count)
+            for job, count in self.query(
+                "select t.triggerer_id, count(*) from trigger t join task_instance ti on ti.trigger_id = t.id"
+                " where ti.dag_id = :d and ti.run_id = :r group by 1",
+                **run,
+            )
+        }
+        sample = {"t": time.time(), "states": states, "triggers": triggers}
+        self.timeline.append(sample)
+        return sample
+
+    def held_triggers(self) -> dict[int, tuple[int, int | None]]:
+        """trigger id -> (map index, triggerer job id) for the run's deferred tasks."""
+        rows = self.query(
+            "select t.id, ti.map_index, t.triggerer_id from trigger t join task_instance ti on ti.trigger_id = t.id"
+            " where ti.dag_id = :d and ti.run_id = :r",
+            d=DAG_ID,
+            r=self.run_id,
+        )
+        return {int(tid): (int(index), None if job is None else int(job)) for tid, index, job in rows}
+
+    def triggerer_jobs(self) -> list[dict[str, Any]]:
+        rows = self.query(
+            "select id, state, latest_heartbeat, end_date from job where job_type = 'TriggererJob' order by id"
+        )
+        return [
+            {
+                "id": int(job_id),
+                "state": state,
+                "latest_heartbeat": heartbeat.timestamp() if heartbeat else None,
+                "ended": end is not None,
+            }
+            for job_id, state, heartbeat, end in rows
+        ]
+
+    def celery_active(self) -> int | None:
+        """Tasks the Celery workers are running now (their slots in use), by ``inspect active``."""
+        from celery import Celery
+
+        app = Celery(broker=self.cluster.config.redis)
+        try:
+            active = app.control.inspect(timeout=3).active()
+        except Exception:
+            return None
+        finally:
+            app.close()
+        return None if active is None else sum(len(tasks) for tasks in active.values())
+
+    def trigger_log_dir(self) -> Path:
+        return (
+            self.cluster.config.airflow_home
+            / "logs"
+            / f"dag_id={DAG_ID}"
+            / f"run_id={self.run_id}"
+            / f"task_id={TASK_ID}"
+        )
+
+    def trigger_logs(self) -> dict[tuple[int, int], Path]:
+        """(map index, triggerer job id) -> that triggerer's log of the task's trigger."""
+        out = {}
+        for path in self.trigger_log_dir().glob("map_index=*/attempt=*.log.trigger.*.log"):
+            match = TRIGGER_LOG.search(str(path))
+            if match:
+                out[(int(match[1]), int(match[3]))] = path
+        return out
+
+    def logged_start(self, path: Path) -> bool:
+        """Whether the trigger log says the trigger started (a file once true stays true)."""
+        if path in self._started_logs:
+            return True
+        if any("starting" in event for _, event in parse_log(path)):
+            self._started_logs.add(path)
+            return True
+        return False
+
+    def map_triggerers(self) -> dict[int, str]:
+        """Triggerer job id -> component, from the trigger log files each triggerer's processes hold open."""
+        found: dict[int, str] = {}
+        for name in self.cluster.triggerer_names:
+            pid = self.cluster.pid(name)
+            if pid is None:
+                continue
+            ids: collections.Counter[int] = collections.Counter()
+            for p in tree(pid):
+                with contextlib.suppress(OSError):
+                    for fd in os.listdir(f"/proc/{p}/fd"):
+                        with contextlib.suppress(OSError):
+                            match = TRIGGER_LOG.search(os.readlink(f"/proc/{p}/fd/{fd}"))
+                            if match:
+                                ids[int(match[3])] += 1
+            if ids:
+                found[ids.most_common(1)[0][0]] = name
+        alive = [j["id"] for j in self.triggerer_jobs() if not j["ended"] and j["id"] not in found]
+        unnamed = [n for n in self.cluster.triggerer_names if n not in found.values()]
+        if len(alive) == 1 and len(unnamed) == 1:  # a triggerer holding nothing: the other live job
+            found[alive[0]] = unnamed[0]
+        return found
+
+    # -- the job service ---------------------------------------------------------------------------
+    def faults(self, config: dict[str, Any]) -> None:
+        self.service.put("/admin/faults", json=config).raise_for_status()
+
+    def service_stats(self) -> dict[str, Any]:
+        return dict(self.service.get("/admin/stats").json())
+
+    def service_db(self) -> Path:
+        argv = list(self.cluster.component("jobservice").argv)
+        return Path(argv[argv.index("--db") + 1])
+
+    def release_held_jobs(self) -> int:
+        """Let the QUEUED jobs run now. A queue delay is fixed per job when it is submitted (its
+        ``hold_until``) and the service has no endpoint that shortens it, so the bench clears it in the
+        service's job store (SQLite in WAL mode; the service reads it on every scheduling tick)."""
+        with contextlib.closing(sqlite3.connect(str(self.service_db()), timeout=30)) as db:
+            cursor = db.execute("UPDATE jobs SET hold_until = 0 WHERE state = 'QUEUED'")
+            db.commit()
+            return int(cursor.rowcount)
+
+    def service_jobs(self, total: int) -> list[dict[str, Any]]:
+        """Every job the service holds (GET /jobs lists at most 1000: beyond that, its job store)."""
+        if total <= 1000:
+            return list(self.service.get("/jobs", params={"limit": 1000}).json()["jobs"])
+        with contextlib.closing(sqlite3.connect(f"file:{self.service_db()}?mode=ro", uri=True, timeout=30)) as db:
+            rows = db.execute("SELECT id, idempotency_key, state FROM jobs").fetchall()
+        return [{"job_id": r[0], "idempotency_key": r[1], "state": r[2]} for r in rows]
+
+    # -- set-up ------------------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        """The cluster's effective [triggerer] settings and worker slots (as its components read them)."""
+        code = (
+            "import json; from airflow.configuration import conf; print(json.dumps({"
+            + ", ".join(f"{key!r}: conf.get('triggerer', {key!r})" for key in TRIGGERER_SETTINGS)
+            + ", 'parallelism': conf.get('core', 'parallelism')"
+            + ", 'worker_concurrency': conf.get('celery', 'worker_concurrency')"
+            + ", 'max_active_tasks_per_dag': conf.get('core', 'max_active_tasks_per_dag')}))"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env=self.cluster.env(), capture_output=True, text=True, timeout=120
+        )
+        if proc.returncode:
+            raise SystemExit(f"reading Airflow's configuration failed:\n{proc.stderr[-2000:]}")
+        values = json.loads(proc.stdout.strip().splitlines()[-1])
+        values["workers"] = self.cluster.config.workers
+        values["triggerers"] = self.cluster.config.triggerers
+        return dict(values)
+
+    def write_dag(self) -> None:
+        env = self.cluster.env()
+        keys = (
+            "QFLOW_S3_ENDPOINT",
+            "QFLOW_S3_BUCKET",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_DEFAULT_REGION",
+        )
+        saved = {key: os.environ.get(key) for key in keys}
+        os.environ.update({key: env[key] for key in keys})  # the cluster's S3, for the circuit artifact
+        try:
+            circuit = circuit_artifact()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        (self.dags / f"{DAG_ID}.py").write_text(
+            DAG_FILE.format(
+                jobs=self.n, dag_id=DAG_ID, task_id=TASK_ID, circuit=circuit, poll_interval=self.args.poll_interval
+            )
+        )
+
+    # -- phases ------------------------------------------------------------------------------------
+    def timed(self, name: str, started: float) -> float:
+        self.phases[name] = time.monotonic() - started
+        say(f"  [{name}: {self.phases[name]:.1f} s]")
+        return self.phases[name]
+
+    def run(self) -> dict[str, Any]:
+        args, n = self.args, self.n
+        started = time.monotonic()
+        self.result["settings"] = settings = self.settings()
+        say(
+            "  Airflow [triggerer] "
+            + ", ".join(f"{key} {settings[key]}" for key in TRIGGERER_SETTINGS)
+            + f"; worker slots {settings['workers']} x {settings['worker_concurrency']},"
+            f" parallelism {settings['parallelism']}"
+        )
+        self.write_dag()
+        wait_for_dags(self.engine, [DAG_ID], timeout=args.timeout)
+        self.timed("dag_parsed", started)
+        password = self.cluster.password()
+        if not password:
+            raise SystemExit(f"no generated admin password in {self.cluster.config.passwords_file}")
+        self.rest = RestClient(self.cluster.config.base_url, "admin", password)
+        self.faults({"queue_delay_seconds": args.queue_delay})
+
+        say(f"  triggerers idle for {args.idle_window:g} s (the baseline) ...")
+        idle = sample_usage(self.cluster, self.cluster.triggerer_names, args.idle_window)
+        self.result["idle"] = idle
+
+        dag = self.rest.get(f"/dags/{DAG_ID}")
+        if dag.get("is_paused"):
+            self.rest.request("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
+        self.rest.trigger(DAG_ID, run_id=self.run_id)
+        triggered = time.monotonic()
+        self.result["triggered_at"] = time.time()
+        say(f"  triggered {DAG_ID} run {self.run_id} by REST ({n} mapped tasks)")
+        self.wait_all_waiting(triggered)
+
+        self.job_names = self.map_triggerers()
+        self.result["ramp"] = self.ramp
+        self.result["ramp_fit"] = self.ramp_fit()
+        at_rest = self.snapshot()
+        active = self.celery_active()
+        stats = self.service_stats()
+        self.result["all_waiting"] = {
+            "states": at_rest["states"],
+            "triggers": {
+                self.job_names.get(int(k), k) if k.isdigit() else k: v for k, v in at_rest["triggers"].items()
+            },
+            "triggerer_job_ids": {name: job for job, name in self.job_names.items()},
+            "celery_active_tasks": active,
+            "jobservice": stats["jobs"],
+        }
+
+        say(f"  sampling the triggerers for {args.window:g} s while all {n} wait ...")
+        window_samples: list[dict[str, Any]] = []
+        requests_before = stats["requests"]
+        usage = sample_usage(
+            self.cluster, self.cluster.triggerer_names, args.window, tick=lambda: window_samples.append(self.snapshot())
+        )
+        requests_after = self.service_stats()["requests"]
+        self.result["all_waiting"]["celery_active_tasks_after_window"] = self.celery_active()
+        self.result["window"] = {
+            "usage": usage,
+            "jobservice_requests": requests_after - requests_before,
+            "min_deferred": min(s["states"].get("deferred", 0) for s in window_samples),
+            "max_worker_slots_held": max(
+                s["states"].get("running", 0) + s["states"].get("queued", 0) for s in window_samples
+            ),
+        }
+        self.failover()
+        self.complete()
+        self.timed("total_after_start", started)
+        return self.result
+
+    def wait_all_waiting(self, triggered: float) -> None:
+        """Until every task instance is deferred and every trigger assigned and started."""
+        n, deadline = self.n, time.monotonic() + self.args.timeout
+        first_deferred = all_deferred = None
+        last_print = 0.0
+        while True:
+            sample = self.snapshot()
+            deferred = sample["states"].get("deferred", 0)
+            if first_deferred is None and deferred:
+                first_deferred = self.timed("first_deferred", triggered)
+            if sample["states"].get("failed") or sample["states"].get("upstream_failed"):
+                failed = self.query(
+                    "select map_index from task_instance where dag_id = :d and run_id = :r and state = 'failed'",
+                    d=DAG_ID,
+                    r=self.run_id,
+                )
+                raise SystemExit(
+                    f"tasks failed before all deferred: {sample['states']}; failed map indexes"
+                    f" {sorted(int(i) for (i,) in failed)} (their logs: {self.trigger_log_dir()})"
+                )
+            self.sample_ramp(sample)
+            started = 0
+            if deferred == n and "unassigned" not in sample["triggers"]:
+                if all_deferred is None:
+                    all_deferred = self.timed("all_deferred_and_assigned", triggered)
+                running = {i for (i, _), path in self.trigger_logs().items() if self.logged_start(path)}
+                started = len(running)
+                if started == n:
+                    self.timed("all_triggers_started", triggered)
+                    return
+            if time.monotonic() - last_print > 30:
+                last_print = time.monotonic()
+                say(f"    {time.monotonic() - triggered:.0f} s: {sample['states']}, triggers {sample['triggers']}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"not all {n} waiting after {self.args.timeout:g} s: {sample}, started {started}")
+            time.sleep(1.0)
+
+    def sample_ramp(self, sample: dict[str, Any]) -> None:
+        """Each triggerer's memory beside the triggers it holds, while the tasks defer."""
+        if len(self.job_names) < len(self.cluster.triggerer_names):
+            self.job_names = self.map_triggerers()
+        for job, name in self.job_names.items():
+            pid = self.cluster.pid(name)
+            if pid is not None:
+                rss, uss = tree_memory(pid)
+                held = int(sample["triggers"].get(str(job), 0))
+                self.ramp.append({"t": sample["t"], "triggerer": name, "triggers": held, "rss": rss, "uss": uss})
+
+    def ramp_fit(self) -> dict[str, Any]:
+        """Least-squares slope of RSS and USS against triggers held, per triggerer (bytes per job)."""
+        fits: dict[str, Any] = {}
+        for name in self.cluster.triggerer_names:
+            points = [r for r in self.ramp if r["triggerer"] == name and r["triggers"] > 0]
+            counts = [float(r["triggers"]) for r in points]
+            if len(set(counts)) < 3:
+                fits[name] = None
+                continue
+            rss = statistics.linear_regression(counts, [float(r["rss"]) for r in points])
+            uss = statistics.linear_regression(counts, [float(r["uss"]) for r in points])
+            fits[name] = {
+                "samples": len(points),
+                "triggers_range": [min(counts), max(counts)],
+                "rss_bytes_per_job": rss.slope,
+                "uss_bytes_per_job": uss.slope,
+                "rss_correlation": statistics.correlation(counts, [float(r["rss"]) for r in points]),
+            }
+        return fits
+
+    def failover(self) -> None:
+        held = self.held_triggers()
+        counts = collections.Counter(job for _, job in held.values())
+        victim_job, victim_count = counts.most_common(1)[0]
+        assert victim_job is not None
+        victim = self.job_names.get(victim_job)
+        survivors = [job for job, name in self.job_names.items() if job != victim_job]
+        if victim is None or len(survivors) != 1:
+            raise SystemExit(f"cannot tell which triggerer runs job {victim_job}: {self.job_names}")
+        survivor_job = survivors[0]
+        survivor = self.job_names[survivor_job]
+        victim_held = {tid: index for tid, (index, job) in held.items() if job == victim_job}
+        jobs = {j["id"]: j for j in self.triggerer_jobs()}
+        say(f"  SIGKILL {victim} (job {victim_job}, holding {victim_count} triggers); survivor {survivor}")
+        killed_at = time.time()
+        killed = time.monotonic()
+        self.cluster.signal(victim)
+        heartbeat = jobs[victim_job]["latest_heartbeat"]
+        reassigned_at: dict[int, float] = {}
+        polled_at: dict[int, float] = {}
+        started_at: dict[int, float] = {}
+        deadline = killed + self.args.timeout
+        dead_seen = None
+        while True:
+            if dead_seen is None and self.cluster.pid(victim) is None:
+                dead_seen = time.time() - killed_at
+            now = time.time()
+            rows = self.query(
+                "select id, triggerer_id from trigger where id in :ids",
+                ids=tuple(victim_held) or (-1,),
+            )
+            for tid, job in rows:
+                if job == survivor_job and int(tid) not in reassigned_at:
+                    reassigned_at[int(tid)] = now
+            for tid, index in victim_held.items():
+                if tid in polled_at:
+                    continue
+                path = next(
+                    iter(self.trigger_log_dir().glob(f"map_index={index}/attempt=*.log.trigger.{survivor_job}.log")),
+                    None,
+                )
+                if path is None:
+                    continue
+                events = [(t, e) for t, e in parse_log(path) if t >= killed_at]
+                start = next((t for t, e in events if "starting" in e), None)
+                poll = next((t for t, e in events if POLL_EVENT.match(e)), None)
+                if start is not None:
+                    started_at[tid] = start
+                if poll is not None:
+                    polled_at[tid] = poll
+            self.snapshot()
+            if len(polled_at) == len(victim_held) and len(reassigned_at) == len(victim_held):
+                break
+            if time.monotonic() > deadline:
+                say(
+                    f"  not all moved after {self.args.timeout:g} s: {len(reassigned_at)} reassigned,"
+                    f" {len(polled_at)} polled of {len(victim_held)}"
+                )
+                break
+            time.sleep(0.5)
+
+        def since_kill(values: dict[int, float]) -> list[float]:
+            return sorted(v - killed_at for v in values.values())
+
+        self.result["failover"] = failover = {
+            "victim": victim,
+            "victim_job_id": victim_job,
+            "survivor": survivor,
+            "survivor_job_id": survivor_job,
+            "held": len(victim_held),
+            "killed_at": killed_at,
+            "victim_heartbeat_age_at_kill": None if heartbeat is None else killed_at - heartbeat,
+            "victim_gone_after": dead_seen,
+            "reassigned": len(reassigned_at),
+            "restarted": len(started_at),
+            "polled": len(polled_at),
+            "reassigned_seconds": since_kill(reassigned_at),
+            "started_seconds": since_kill(started_at),
+            "polled_seconds": since_kill(polled_at),
+            "all_polled_again_seconds": max(since_kill(polled_at)) if len(polled_at) == len(victim_held) else None,
+        }
+        self.timed("failover", killed)
+        after = self.snapshot()
+        failover["states_after"] = after["states"]
+        failover["triggers_after"] = after["triggers"]
+
+    def complete(self) -> None:
+        n = self.n
+        self.faults({})  # no queue delay for new jobs
+        released = self.release_held_jobs()
+        lifted = time.monotonic()
+        say(f"  queue delay lifted ({released} held jobs released); waiting for the run ...")
+        assert self.rest is not None
+        run = self.rest.wait_for_run(DAG_ID, self.run_id, timeout=self.args.timeout)
+        self.timed("lift_to_run_end", lifted)
+        tis = self.query(
+            "select map_index, state, try_number from task_instance where dag_id = :d and run_id = :r",
+            d=DAG_ID,
+            r=self.run_id,
+        )
+        history = self.query(
+            "select count(*) from task_instance_history where dag_id = :d and run_id = :r", d=DAG_ID, r=self.run_id
+        )[0][0]
+        fired: collections.Counter[int] = collections.Counter()
+        fired_by: collections.Counter[str] = collections.Counter()
+        polled_jobs: dict[int, set[str]] = collections.defaultdict(set)
+        for (index, job), path in self.trigger_logs().items():
+            for _, event in parse_log(path):
+                if event == FIRED:
+                    fired[index] += 1
+                    fired_by[self.job_names.get(job, str(job))] += 1
+                elif match := POLL_EVENT.match(event):
+                    polled_jobs[index].add(match[1])
+        # A trigger's last lines can reach the triggerer after it has closed the trigger's log file
+        # (the "finished" message and the log lines travel on different sockets): Airflow then
+        # writes them to the triggerer's own log. Count those too.
+        in_component_log = 0
+        for name in self.cluster.triggerer_names:
+            with contextlib.suppress(OSError):
+                for line in self.cluster.log_path(name).read_text(errors="replace").splitlines():
+                    if FIRED in line and f"run_id={self.run_id} " in line and f"dag_id={DAG_ID} " in line:
+                        match = MAP_INDEX.search(line)
+                        if match:
+                            fired[int(match[1])] += 1
+                            fired_by[name] += 1
+                            in_component_log += 1
+        runs = self.task_runs()
+        stats = self.service_stats()
+        jobs = self.service_jobs(int(stats["jobs"]["total"]))
+        ledger = self.ledger_jobs()
+        ti_jobs = {job for ids in polled_jobs.values() for job in ids}
+        self.result["completion"] = {
+            "run_state": run["state"],
+            "released": released,
+            "task_instances": len(tis),
+            "success": sum(1 for _, state, _ in tis if state == "success"),
+            "try_numbers": dict(collections.Counter(int(t) for _, _, t in tis)),
+            "history_rows": int(history),
+            "fired_once": sum(1 for i in range(n) if fired[i] == 1),
+            "fired_lines_in_triggerer_logs": in_component_log,
+            "task_log_runs": dict(collections.Counter(runs.get(i, (0, 0))[0] for i in range(n))),
+            "task_log_deferrals": dict(collections.Counter(runs.get(i, (0, 0))[1] for i in range(n))),
+            "fired_more_than_once": sorted(i for i, c in fired.items() if c > 1),
+            "fired_never": sorted(i for i in range(n) if fired[i] == 0),
+            "fired_by_triggerer": dict(fired_by),
+            "tasks_polling_one_job": sum(1 for i in range(n) if len(polled_jobs[i]) == 1),
+            "jobservice": stats["jobs"],
+            "jobservice_distinct_keys": len({j["idempotency_key"] for j in jobs}),
+            "jobservice_done": sum(1 for j in jobs if j["state"] == "DONE"),
+            "ledger_jobs": len(ledger),
+            "ledger_done": sum(1 for _, state in ledger if state == "DONE"),
+            "ledger_matches_service": {job for job, _ in ledger} == {j["job_id"] for j in jobs},
+            "polled_match_service": ti_jobs == {j["job_id"] for j in jobs},
+        }
+        c = self.result["completion"]
+        c["completed_once"] = (
+            c["run_state"] == "success"
+            and c["success"] == n
+            and c["try_numbers"] == {1: n}
+            and c["history_rows"] == 0
+            and c["fired_once"] == n
+            and c["task_log_runs"] == {2: n}
+            and c["task_log_deferrals"] == {1: n}
+            and c["jobservice"]["total"] == n
+            and c["jobservice_done"] == n
+            and c["jobservice_distinct_keys"] == n
+            and c["ledger_jobs"] == n
+            and c["ledger_matches_service"]
+        )
+
+    def task_runs(self) -> dict[int, tuple[int, int]]:
+        """map index -> (times the task ran in attempt 1, times it deferred), from its task log: a
+        deferred task runs twice (submit and defer; execute_complete after its trigger fired)."""
+        out = {}
+        for path in self.trigger_log_dir().glob("map_index=*/attempt=1.log"):
+            match = re.search(r"map_index=(\d+)/", str(path))
+            if match:
+                events = [event for _, event in parse_log(path)]
+                runs = sum(1 for e in events if e.startswith("::group::Pre Execute"))
+                out[int(match[1])] = (runs, sum(1 for e in events if e.startswith("Pausing task as DEFERRED")))
+        return out
+
+    def ledger_jobs(self) -> list[tuple[str, str]]:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(self.cluster.config.ledger_url)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(sa.text("select provider_job_id, state from qflow_quantum_jobs")).all()
+        finally:
+            engine.dispose()
+        return [(str(job), str(state)) for job, state in rows]
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+def mib(value: float) -> str:
+    return f"{value / 2**20:.0f} MiB"
+
+
+def report(result: dict[str, Any], n: int) -> None:
+    phases = result["phases"]
+    waiting = result["all_waiting"]
+    window = result["window"]
+    idle = result["idle"]
+    say("")
+    say(f"triggerer capacity: {n} deferrable QuantumSubmitOperator tasks (one mapped task) on the job service")
+    say(
+        "  phases (s): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in phases.items())
+        + " (first_deferred .. all_triggers_started counted from the REST trigger, failover from the kill,"
+        " lift_to_run_end from the lift)"
+    )
+    deferring = phases["all_deferred_and_assigned"] - phases["first_deferred"]
+    say(
+        f"  throughput on this cluster's {result['settings']['workers']} x {result['settings']['worker_concurrency']}"
+        f" worker slots: {n / phases['all_deferred_and_assigned']:.2f} tasks/s submitted and deferred"
+        f" ({deferring:.0f} s from the first deferred to the last), {n / phases['lift_to_run_end']:.2f} tasks/s"
+        " completed after the lift"
+    )
+    states = waiting["states"]
+    say(
+        f"  all waiting: task instances {states}; worker slots held (running + queued task instances):"
+        f" {states.get('running', 0) + states.get('queued', 0)}; Celery tasks active: {waiting['celery_active_tasks']}"
+        f" then, {waiting['celery_active_tasks_after_window']} after the window"
+    )
+    say(
+        f"  during the {window['usage'][next(iter(window['usage']))]['wall_seconds']:.0f} s window: deferred at"
+        f" least {window['min_deferred']}, worker slots held at most {window['max_worker_slots_held']}"
+    )
+    say(f"  job service: {waiting['jobservice']}")
+    say(f"  triggers per triggerer: {waiting['triggers']} (job ids {waiting['triggerer_job_ids']})")
+    total_cpu = total_idle_cpu = total_rss = total_idle_rss = 0.0
+    for name, use in window["usage"].items():
+        held = int(waiting["triggers"].get(name, 0))
+        base = idle[name]
+        total_cpu += use["cpu_per_second"]
+        total_idle_cpu += base["cpu_per_second"]
+        total_rss += use["rss_mean_bytes"]
+        total_idle_rss += base["rss_mean_bytes"]
+        say(
+            f"  {name} ({use['processes']} processes, {held} triggers): CPU {use['cpu_per_second']:.3f} s/s"
+            f" (idle {base['cpu_per_second']:.3f}); RSS {mib(use['rss_mean_bytes'])} mean,"
+            f" {mib(use['rss_max_bytes'])} max (idle {mib(base['rss_mean_bytes'])})"
+        )
+        if held:
+            extra_cpu = use["cpu_per_second"] - base["cpu_per_second"]
+            say(
+                f"    per waiting job: {use['cpu_per_second'] / held * 1e3:.3f} ms CPU per second"
+                f" ({extra_cpu / held * 1e3:.3f} above idle); RSS {use['rss_mean_bytes'] / held / 1024:.0f} KiB"
+                f" (the whole triggerer's; {(use['rss_mean_bytes'] - base['rss_mean_bytes']) / held / 1024:.0f} KiB"
+                " above idle)"
+            )
+        fit = result["ramp_fit"].get(name)
+        if fit:
+            say(
+                f"    marginal per added waiting job (slope over {fit['samples']} samples, "
+                f"{fit['triggers_range'][0]:.0f}-{fit['triggers_range'][1]:.0f} triggers held, RSS correlation"
+                f" {fit['rss_correlation']:.2f}): {fit['rss_bytes_per_job'] / 1024:.0f} KiB RSS"
+            )
+    say(
+        f"  both triggerers, per waiting job ({n}): {total_cpu / n * 1e3:.3f} ms CPU per second"
+        f" ({(total_cpu - total_idle_cpu) / n * 1e3:.3f} above idle); RSS {total_rss / n / 1024:.0f} KiB (all)"
+        f" ({(total_rss - total_idle_rss) / n / 1024:.0f} KiB above idle)"
+    )
+    wall = window["usage"][next(iter(window["usage"]))]["wall_seconds"]
+    rate = window["jobservice_requests"] / wall
+    say(
+        f"  job service requests in the window: {window['jobservice_requests']} ({rate:.1f}/s: one poll per"
+        f" waiting job every {n / rate if rate else float('inf'):.1f} s on average)"
+    )
+    f = result["failover"]
+    settings = result["settings"]
+    age = f["victim_heartbeat_age_at_kill"]
+    say(
+        f"  failover: SIGKILL {f['victim']} (job {f['victim_job_id']}, {f['held']} triggers; its last heartbeat"
+        f" {'unknown' if age is None else f'{age:.1f} s'} before the kill); triggerer_health_check_threshold"
+        f" {settings['triggerer_health_check_threshold']} s, job_heartbeat_sec {settings['job_heartbeat_sec']},"
+        f" max_trigger_to_select_per_loop {settings['max_trigger_to_select_per_loop']}"
+    )
+
+    def span(values: list[float]) -> str:
+        return (
+            f"first {values[0]:.1f} s, median {statistics.median(values):.1f} s, last {values[-1]:.1f} s"
+            if values
+            else "none"
+        )
+
+    say(
+        f"    reassigned to {f['survivor']} ({f['reassigned']}/{f['held']}):"
+        f" {span(f['reassigned_seconds'])} after the kill"
+        + (
+            f" ({f['reassigned_seconds'][-1] + age:.1f} s after its last heartbeat)"
+            if age is not None and f["reassigned_seconds"]
+            else ""
+        )
+    )
+    say(f"    started by {f['survivor']} ({f['restarted']}/{f['held']}): {span(f['started_seconds'])}")
+    say(f"    polled the job service again ({f['polled']}/{f['held']}): {span(f['polled_seconds'])}")
+    figure = f["all_polled_again_seconds"]
+    if figure is None:
+        say(
+            f"    NOT every trigger was polled again within {result['args']['timeout']:g} s"
+            f" (target {TARGET_SECONDS:g} s)"
+        )
+    else:
+        verdict = "within" if figure <= TARGET_SECONDS else "OVER"
+        say(f"    every held job polled again {figure:.1f} s after the kill: {verdict} the {TARGET_SECONDS:g} s target")
+    c = result["completion"]
+    say(
+        f"  completion: run {c['run_state']}; {c['success']}/{c['task_instances']} task instances succeeded,"
+        f" try numbers {c['try_numbers']}, {c['history_rows']} task-instance history rows"
+    )
+    say(
+        f"    triggers fired exactly once: {c['fired_once']}/{n} (more than once: {len(c['fired_more_than_once'])},"
+        f" never: {len(c['fired_never'])}); fired by {c['fired_by_triggerer']}"
+        f" ({c['fired_lines_in_triggerer_logs']} of those lines in the triggerer's own log, not the task's)"
+    )
+    say(
+        f"    task logs (attempt 1): runs per task {c['task_log_runs']} (2 = submit + execute_complete),"
+        f" deferrals per task {c['task_log_deferrals']}"
+    )
+    say(
+        f"    job service: {c['jobservice']['total']} jobs ({c['jobservice_done']} DONE,"
+        f" {c['jobservice_distinct_keys']} distinct idempotency keys) for {n} tasks;"
+        f" ledger {c['ledger_jobs']} jobs ({c['ledger_done']} DONE), same job ids as the service:"
+        f" {c['ledger_matches_service']}; the job ids the triggers polled are the service's:"
+        f" {c['polled_match_service']}"
+    )
+    say(f"  each task completed once with one job: {'yes' if c['completed_once'] else 'NO'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--jobs", type=int, default=1000, help="deferrable tasks (quantum jobs) waiting at once")
+    parser.add_argument(
+        "--queue-delay", type=float, default=3600.0, help="job-service hold per job (s); lifted by the bench"
+    )
+    parser.add_argument("--timeout", type=float, default=1800.0, help="limit of each waiting phase (s)")
+    parser.add_argument("--window", type=float, default=30.0, help="CPU/memory sampling while all wait (s)")
+    parser.add_argument("--idle-window", type=float, default=10.0, help="idle triggerer baseline (s)")
+    parser.add_argument("--poll-interval", type=float, default=2.0, help="the operator's poll_interval (s)")
+    args = parser.parse_args()
+
+    dags = Path(tempfile.mkdtemp(prefix="qflow-capacity-dags-"))
+    overrides = {
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",  # the bench DAG is written after start
+        "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, args.jobs)),
+        # Each triggerer alone can hold every job: the survivor of the kill takes all of them.
+        "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, args.jobs)),
+    }
+    cluster = Cluster(
+        ClusterConfig(
+            state_dir=STATE,
+            airflow_database="qflow_airflow_capacity",
+            ledger_database="qflow_ledger_capacity",
+            redis="redis://127.0.0.1:6379/7",
+            ports=ClusterPorts.free(),
+            airflow_overrides=overrides,
+        )
+    )
+    problems = cluster.preflight()
+    if problems:
+        shutil.rmtree(dags, ignore_errors=True)
+        sys.exit("cannot start the cluster:\n  " + "\n  ".join(problems))
+    bench: Bench | None = None
+    result: dict[str, Any] | None = None
+    started = time.monotonic()
+    try:
+        say(f"starting the cluster (state {STATE}) ...")
+        cluster.start(fresh=True, say=lambda line: say(f"  {line}"))
+        cluster_start = time.monotonic() - started
+        say(f"  [cluster_start: {cluster_start:.1f} s]")
+        bench = Bench(cluster, args, dags)
+        bench.phases["cluster_start"] = cluster_start
+        result = bench.run()
+    finally:
+        if bench is not None:
+            with contextlib.suppress(Exception):
+                bench.close()
+        say("stopping the cluster ...")
+        cluster.stop()
+        shutil.rmtree(dags, ignore_errors=True)
+        left = leftovers(STATE)
+        say(f"processes left under {STATE}: {len(left)}" + "".join(f"\n  {line}" for line in left))
+        if bench is not None:
+            bench.result["left_running"] = left
+            write_result("triggerer_capacity.json", bench.result)
+    if result is not None:
+        report(result, args.jobs)
+
+
+if __name__ == "__main__":
+    main()
