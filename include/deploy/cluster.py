@@ -500,6 +500,9 @@ class Cluster:
         if pid is None:
             (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
             return
+        # Its processes, found before it stops: once it has exited they belong to PID 1 and can no
+        # longer be found from it (task processes sit in process groups of their own).
+        below = descendants(pid)
         if sig == SIGKILL:
             self.signal(name, SIGKILL)  # a crash: the component and everything it runs, at once
         else:
@@ -508,7 +511,7 @@ class Cluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self._alive(name, pid):
             time.sleep(0.2)
-        for child in descendants(pid):  # task processes, in process groups of their own
+        for child in below:  # whatever it left running
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, SIGKILL)
         with contextlib.suppress(ProcessLookupError):
