@@ -408,10 +408,11 @@ class Cluster:
                 ),
             ),
         ]
-        from include.emulator.process import JobServiceProcess
-
-        service = JobServiceProcess(cfg.state_dir / "state" / "jobservice.sqlite", port=ports.jobservice)
-        out.append(Component("jobservice", tuple(service.command())))
+        # The job service through its command line, like any provider it is a separate process
+        # reached over HTTP (the core never imports include.emulator: tests/test_layout.py).
+        db = cfg.state_dir / "state" / "jobservice.sqlite"
+        serve = ("-m", "include.cli", "emulator", "serve", "--port", str(ports.jobservice), "--db", str(db))
+        out.append(Component("jobservice", (sys.executable, *serve)))
         airflow = str(Path(sys.executable).parent / "airflow")
         out += [Component(name, (airflow, name)) for name in ("api-server", "scheduler", "dag-processor")]
         for name, port in zip(self.triggerer_names, ports.triggerer_logs, strict=True):
@@ -626,6 +627,7 @@ class Cluster:
         self.config.airflow_home.mkdir(parents=True, exist_ok=True)
         for line in self.prepare_databases(fresh):
             say(line)
+        (self.config.state_dir / "state").mkdir(parents=True, exist_ok=True)  # the job service's DB, ledgers
         for sub in ("master", "filer", *(n.removeprefix("seaweedfs-") for n in self.volume_names)):
             (self.config.state_dir / "seaweedfs" / sub).mkdir(parents=True, exist_ok=True)
         storage = ["seaweedfs-master", *self.volume_names, "seaweedfs-filer", "seaweedfs-s3", "jobservice"]
