@@ -118,14 +118,12 @@ class Target:
         self.stack: LiveStack | None = None
         self.cluster: Any = None
         if executor == "celery":
-            from include.deploy.cluster import Cluster, ClusterConfig, ClusterPorts
+            from include.deploy.cluster import Cluster, ClusterConfig
 
-            config = ClusterConfig(
-                state_dir=root / "cluster",
-                airflow_database="qflow_airflow_bench",
-                ledger_database="qflow_ledger_bench",
-                redis="redis://127.0.0.1:6379/6",
-                ports=ClusterPorts.free(),
+            config = ClusterConfig.isolated(
+                "bench",
+                root / "cluster",
+                redis_db=6,
                 airflow_overrides={
                     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                     "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",

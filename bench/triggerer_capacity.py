@@ -74,7 +74,7 @@ sys.path.insert(0, str(REPO))
 
 from deferral import circuit_artifact, wait_for_dags, write_result  # noqa: E402 (bench/, beside this file)
 
-from include.deploy.cluster import Cluster, ClusterConfig, ClusterPorts, descendants  # noqa: E402
+from include.deploy.cluster import Cluster, ClusterConfig, descendants  # noqa: E402
 from tests.live_stack import RestClient  # noqa: E402
 
 STATE = REPO / ".qflow" / "bench-capacity"
@@ -948,16 +948,7 @@ def main() -> None:
         # Each triggerer alone can hold every job: the survivor of the kill takes all of them.
         "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, args.jobs)),
     }
-    cluster = Cluster(
-        ClusterConfig(
-            state_dir=STATE,
-            airflow_database="qflow_airflow_capacity",
-            ledger_database="qflow_ledger_capacity",
-            redis="redis://127.0.0.1:6379/7",
-            ports=ClusterPorts.free(),
-            airflow_overrides=overrides,
-        )
-    )
+    cluster = Cluster(ClusterConfig.isolated("capacity", STATE, redis_db=7, airflow_overrides=overrides))
     problems = cluster.preflight()
     if problems:
         shutil.rmtree(dags, ignore_errors=True)

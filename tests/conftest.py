@@ -18,6 +18,15 @@ from include.store.artifacts import ArtifactStore
 from include.store.config import S3Settings, s3_client, s3_settings_from_env
 
 REPO = Path(__file__).resolve().parent.parent
+# Tests against real running stacks: `-m "not live"` leaves them out.
+LIVE_DIRS = (REPO / "tests" / "live", REPO / "tests" / "cluster")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(d in Path(str(item.fspath)).parents for d in LIVE_DIRS):
+            item.add_marker(pytest.mark.live)
+            item.add_marker(pytest.mark.integration)
 
 
 def _qflow_environment() -> dict[str, str]:

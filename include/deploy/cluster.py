@@ -135,6 +135,22 @@ class ClusterConfig:
     # Extra Airflow settings (tests: no job schedule, DAGs unpaused); they win over the defaults.
     airflow_overrides: Mapping[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def isolated(
+        cls, name: str, state_dir: Path, redis_db: int, airflow_overrides: Mapping[str, str] | None = None
+    ) -> ClusterConfig:
+        """A cluster beside a user's (tests, benchmarks): databases ``qflow_airflow_<name>`` and
+        ``qflow_ledger_<name>``, its own Redis database and free ports."""
+        redis = os.environ.get("QFLOW_CLUSTER_REDIS", DEFAULT_REDIS).rsplit("/", 1)[0]
+        return cls(
+            state_dir=state_dir,
+            airflow_database=f"qflow_airflow_{name}",
+            ledger_database=f"qflow_ledger_{name}",
+            redis=f"{redis}/{redis_db}",
+            ports=ClusterPorts.free(),
+            airflow_overrides=dict(airflow_overrides or {}),
+        )
+
     def database_url(self, database: str, scheme: str = "postgresql+psycopg2") -> str:
         server = self.postgres.split("://", 1)[1].rstrip("/")
         return f"{scheme}://{server}/{database}"

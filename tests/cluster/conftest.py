@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from include.deploy.cluster import Cluster, ClusterConfig, ClusterPorts
+from include.deploy.cluster import Cluster, ClusterConfig
 from tests.live_stack import RestClient, write_policy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,25 +30,12 @@ TEST_OVERRIDES = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.live)
-            item.add_marker(pytest.mark.integration)
-
-
 @pytest.fixture(scope="package")  # torn down after the last test of tests/cluster/
 def cluster() -> Iterator[Cluster]:
     STATE.mkdir(parents=True, exist_ok=True)
     policy = write_policy(STATE / "policy.yaml")
-    config = ClusterConfig(
-        state_dir=STATE / "run",
-        airflow_database="qflow_airflow_test",
-        ledger_database="qflow_ledger_test",
-        redis="redis://127.0.0.1:6379/5",
-        ports=ClusterPorts.free(),
-        airflow_overrides={**TEST_OVERRIDES, "QFLOW_POLICY_FILE": str(policy)},
+    config = ClusterConfig.isolated(
+        "test", STATE / "run", redis_db=5, airflow_overrides={**TEST_OVERRIDES, "QFLOW_POLICY_FILE": str(policy)}
     )
     instance = Cluster(config)
     problems = [p for p in instance.preflight() if "PostgreSQL" in p or "Redis" in p]

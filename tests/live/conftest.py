@@ -17,14 +17,6 @@ STATE = REPO / ".qflow"
 SCREENSHOTS = STATE / "screenshots"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.live)
-            item.add_marker(pytest.mark.integration)
-
-
 @pytest.fixture(scope="session")
 def live_stack(s3_settings: S3Settings, qflow_env: dict[str, str]) -> Iterator[LiveStack]:
     stack = LiveStack(root=STATE / "live", s3_env=qflow_env)
