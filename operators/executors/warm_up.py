@@ -2,8 +2,14 @@
 
 A task's process is forked by its worker (the task supervisor's ``os.fork``) and inherits the
 worker's imported modules: a worker that has imported the task stack once hands every task a
-process with those imports done. Only code is shared — :func:`warm_up` imports and calls nothing,
-so no client, cache, connection or policy exists before the fork.
+process with those imports done. Only code is shared — :func:`warm_up` imports modules and loads
+Airflow's plugins, and calls nothing of qflow's, so no client, cache, connection or policy exists
+before the fork.
+
+The plugins: the first thing a task process does is ask for Airflow's listener manager, which loads
+every plugin (qflow's imports the artifact browser's FastAPI app, and with it Airflow's API app:
+~0.9 s). A LocalExecutor worker is forked from the scheduler, which has loaded them already; a
+Celery pool process is not, so without this each Celery task paid it again.
 """
 
 from __future__ import annotations
@@ -52,4 +58,11 @@ def warm_up(modules: tuple[str, ...] = WARM_MODULES) -> dict[str, Any]:
         except Exception as exc:  # a broken optional import must not take the worker down
             failed[name] = f"{type(exc).__name__}: {exc}"
             log.warning("warm-up could not import %s: %s", name, failed[name])
+    try:  # what the task runner's first step (listeners' on_starting) loads: cached per process
+        from airflow.listeners.listener import get_listener_manager
+
+        get_listener_manager()
+    except Exception as exc:  # a broken plugin fails the task that loads it, with its traceback
+        failed["airflow plugins"] = f"{type(exc).__name__}: {exc}"
+        log.warning("warm-up could not load Airflow's plugins: %s", failed["airflow plugins"])
     return {"seconds": time.perf_counter() - started, "failed": failed}

@@ -16,6 +16,17 @@ def test_every_warm_module_imports_in_this_environment() -> None:
     assert set(WARM_MODULES) <= set(sys.modules)
 
 
+def test_the_warm_up_loads_airflows_plugins_as_a_task_process_would_first() -> None:
+    # A Celery pool process is not forked from the scheduler: without this every task loaded them.
+    code = (
+        "import sys; from operators.executors.warm_up import warm_up; r = warm_up(('json',)); "
+        "from airflow.plugins_manager import _get_plugins; "
+        "print(r['failed'], _get_plugins.cache_info().currsize, 'operators.artifact_browser' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "{} 1 True"
+
+
 def test_a_module_that_fails_to_import_is_reported_and_the_rest_still_load() -> None:
     report = warm_up(("qflow_no_such_module", "json"))
     assert list(report["failed"]) == ["qflow_no_such_module"]
