@@ -102,7 +102,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG
 
-from operators.operators.quantum import QuantumSubmitOperator
+from operators.operators.quantum_submit import QuantumSubmitOperator
 
 CIRCUIT = {circuit!r}
 for mode, deferrable in (("deferred", True), ("blocking", False)):
