@@ -933,7 +933,12 @@ def main() -> None:
     parser.add_argument(
         "--queue-delay", type=float, default=3600.0, help="job-service hold per job (s); lifted by the bench"
     )
-    parser.add_argument("--timeout", type=float, default=1800.0, help="limit of each waiting phase (s)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=3600.0,
+        help="limit of each waiting phase (s; 1,000 take ~35 min to defer here)",
+    )
     parser.add_argument("--window", type=float, default=30.0, help="CPU/memory sampling while all wait (s)")
     parser.add_argument("--idle-window", type=float, default=10.0, help="idle triggerer baseline (s)")
     parser.add_argument("--poll-interval", type=float, default=2.0, help="the operator's poll_interval (s)")
