@@ -62,7 +62,7 @@ from deferral import write_result  # noqa: E402 (bench/, beside this file)
 from include.benchmark.grid import night_prefix_for  # noqa: E402
 from include.deploy.cluster import Cluster, ClusterConfig  # noqa: E402
 from include.store.artifacts import ArtifactStore  # noqa: E402
-from include.store.config import S3Settings, s3_client  # noqa: E402
+from include.store.config import s3_client  # noqa: E402
 from tests.live_stack import RestClient, write_policy  # noqa: E402
 
 STATE = REPO / ".qflow" / "bench-scaleout"
@@ -121,14 +121,7 @@ class Bench:
         if not password:
             raise SystemExit(f"no admin password in {cluster.config.passwords_file}")
         self.rest = RestClient(cluster.config.base_url, "admin", password)
-        env = cluster.env()
-        settings = S3Settings(
-            cluster.config.s3_endpoint,
-            cluster.config.bucket,
-            env["AWS_ACCESS_KEY_ID"],
-            env["AWS_SECRET_ACCESS_KEY"],
-            cluster.config.region,
-        )
+        settings = cluster.s3_settings()
         self.store = ArtifactStore(s3_client(settings), settings.bucket)
         self.grids = grids(args.pubs_per_job)
         self.policy_slots = {p: self._pool(p)["slots"] for p in POOL_OF.values()}

@@ -32,9 +32,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from include.store.config import S3Settings
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432"
@@ -669,21 +672,25 @@ class Cluster:
         self.wait_ready(timeout)
         return self
 
+    def s3_settings(self) -> S3Settings:
+        """The cluster's S3 gateway, bucket and keys, as its components see them."""
+        from include.store.config import S3Settings
+
+        env = self.env()
+        return S3Settings(
+            self.config.s3_endpoint,
+            self.config.bucket,
+            env["AWS_ACCESS_KEY_ID"],
+            env["AWS_SECRET_ACCESS_KEY"],
+            self.config.region,
+        )
+
     def ensure_bucket(self) -> None:
         from botocore.exceptions import ClientError
 
-        from include.store.config import S3Settings, s3_client
+        from include.store.config import s3_client
 
-        env = self.env()
-        client = s3_client(
-            S3Settings(
-                self.config.s3_endpoint,
-                self.config.bucket,
-                env["AWS_ACCESS_KEY_ID"],
-                env["AWS_SECRET_ACCESS_KEY"],
-                self.config.region,
-            )
-        )
+        client = s3_client(self.s3_settings())
         try:
             client.head_bucket(Bucket=self.config.bucket)
         except ClientError:

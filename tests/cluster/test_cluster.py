@@ -34,7 +34,7 @@ import yaml
 from include.benchmark.grid import night_prefix_for
 from include.deploy.cluster import Cluster, parent_of
 from include.store.artifacts import ArtifactStore, safe_key_part
-from include.store.config import S3Settings, s3_client
+from include.store.config import s3_client
 from include.store.lineage import verify
 from tests.live.test_loops import (
     _assert_one_job_per_evaluation,
@@ -84,14 +84,7 @@ RACE_SPEND_PER_DAY = 1.5 * RACE_LOOP["shots"] * RACE_LOOP["max_iterations"] * 0.
 
 @pytest.fixture(scope="module")
 def cluster_store(cluster: Cluster) -> ArtifactStore:
-    env = cluster.env()
-    settings = S3Settings(
-        cluster.config.s3_endpoint,
-        cluster.config.bucket,
-        env["AWS_ACCESS_KEY_ID"],
-        env["AWS_SECRET_ACCESS_KEY"],
-        cluster.config.region,
-    )
+    settings = cluster.s3_settings()
     return ArtifactStore(s3_client(settings), settings.bucket)
 
 

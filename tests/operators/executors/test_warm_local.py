@@ -9,6 +9,12 @@ from operators.executors.warm_local import WarmLocalExecutor
 from operators.executors.warm_up import WARM_MODULES, warm_up
 
 
+def _last_line_printed(code: str) -> str:
+    """What ``code`` prints last, run in a fresh interpreter (nothing this test process imported)."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return out.strip().splitlines()[-1]
+
+
 def test_every_warm_module_imports_in_this_environment() -> None:
     # A module renamed or removed would silently stop being warmed: every task would pay its import.
     report = warm_up()
@@ -23,8 +29,7 @@ def test_the_warm_up_loads_airflows_plugins_as_a_task_process_would_first() -> N
         "from airflow.plugins_manager import _get_plugins; "
         "print(r['failed'], _get_plugins.cache_info().currsize, 'operators.artifact_browser' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "{} 1 True"
+    assert _last_line_printed(code) == "{} 1 True"
 
 
 def test_a_module_that_fails_to_import_is_reported_and_the_rest_still_load() -> None:
@@ -41,8 +46,7 @@ def test_the_executor_module_itself_imports_nothing_heavy() -> None:
         "heavy = [m for m in ('qiskit', 'pandas', 'great_expectations', 'include.pipelines.qaoa_maxcut') "
         "if m in sys.modules]; print(heavy)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "[]"
+    assert _last_line_printed(code) == "[]"
 
 
 def test_it_is_a_local_executor_so_standalone_keeps_it() -> None:
