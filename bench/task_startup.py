@@ -32,6 +32,7 @@ triggerers, PostgreSQL, a SeaweedFS cluster — and the plain process uses that 
 PostgreSQL ledger, so both sides write to the same stores.
 
 Usage: python bench/task_startup.py [--executor local|celery] [--nodes N] [--reps P] [--evaluations E] [--cold]
+       [--airflow-config SECTION.KEY=VALUE ...]
 Results go to bench/results/task_startup[_celery].json.
 """
 
@@ -113,7 +114,7 @@ class Target:
     """What the bench drives: the live stack (LocalExecutor) or the cluster (CeleryExecutor), each
     with its REST API, component PIDs, logs and the environment its stores are reached with."""
 
-    def __init__(self, executor: str, root: Path) -> None:
+    def __init__(self, executor: str, root: Path, overrides: dict[str, str] | None = None) -> None:
         self.executor = executor
         self.stack: LiveStack | None = None
         self.cluster: Any = None
@@ -127,11 +128,12 @@ class Target:
                 airflow_overrides={
                     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                     "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                    **(overrides or {}),
                 },
             )
             self.cluster = Cluster(config)
         else:
-            self.stack = LiveStack(root=root, s3_env=dict(os.environ))
+            self.stack = LiveStack(root=root, s3_env=dict(os.environ), airflow_overrides=overrides or {})
 
     def start(self) -> None:
         if self.cluster is not None:
@@ -187,13 +189,20 @@ class Target:
         return f"executor workers warm: {sum(warm.values())} of {len(warm)}"
 
 
+# Shared services the stack queries (by process name): the metadata DB, ledger and result backend
+# on PostgreSQL and the broker on Redis under CeleryExecutor; idle under `make up` (SQLite).
+SHARED_SERVICES = {"postgres": "PostgreSQL", "redis-server": "Redis"}
+
+
 def component_cpu_seconds(stack: Target) -> dict[str, float]:
     """CPU seconds (user + system) used so far by each Airflow component's process group, not
-    counting the executor's workers and their task processes (the work itself; a Celery worker's
-    group is its pool processes, which run the tasks, so it is left out whole)."""
+    counting the executor's workers and their task processes (the work itself) — of a Celery worker
+    only its main process (its pool processes run the tasks) — and by PostgreSQL and Redis: all their
+    processes, those that exited included (nothing else uses them during a bench)."""
     tick = os.sysconf("SC_CLK_TCK")
     groups = {pid: name for name, pid in stack.pids.items() if not name.startswith("worker-")}
-    used = dict.fromkeys(groups.values(), 0.0)
+    workers = {pid: f"{name} (main process)" for name, pid in stack.pids.items() if name.startswith("worker-")}
+    used = dict.fromkeys([*groups.values(), *workers.values()], 0.0)
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -202,10 +211,17 @@ def component_cpu_seconds(stack: Target) -> dict[str, float]:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-        group = int(fields[2])
+        group, seconds = int(fields[2]), (int(fields[11]) + int(fields[12])) / tick
         if group in groups and not cmdline.startswith("airflow worker --"):
-            used[groups[group]] += (int(fields[11]) + int(fields[12])) / tick
+            used[groups[group]] += seconds
+        elif int(proc.name) in workers:  # a Celery worker's main process alone: broker, events, timers
+            used[workers[int(proc.name)]] += seconds
+        elif comm in SHARED_SERVICES:  # the machine's PostgreSQL and Redis serve the stack's queries
+            # ... and a backend that has exited counts in its parent's (the postmaster's) cutime/cstime.
+            reaped = (int(fields[13]) + int(fields[14])) / tick
+            used[SHARED_SERVICES[comm]] = used.get(SHARED_SERVICES[comm], 0.0) + seconds + reaped
     return used
 
 
@@ -278,7 +294,11 @@ def loop_figures(prefix: str) -> dict[str, float]:
     """The optimise stage's own figures from its manifest: evaluations run and the loop's seconds."""
     store = _store()
     measured = store.read_manifest(store.uri(f"{prefix}/optimise/manifest.json"))["measurements"]
-    return {"evaluations": float(measured["iterations"]), "loop_seconds": float(measured["loop_seconds"])}
+    return {
+        "evaluations": float(measured["iterations"]),
+        "loop_seconds": float(measured["loop_seconds"]),
+        "execute_seconds": float(measured["execute_seconds"]),  # the simulator's jobs, submit to result
+    }
 
 
 def busy_seconds(tasks: list[dict[str, Any]]) -> float:
@@ -297,6 +317,18 @@ def _median(tasks: list[dict[str, Any]], key: str) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def airflow_overrides(settings: list[str]) -> dict[str, str]:
+    """``section.key=value`` → ``{"AIRFLOW__SECTION__KEY": "value"}``; a malformed one stops the bench."""
+    out: dict[str, str] = {}
+    for setting in settings:
+        name, sep, value = setting.partition("=")
+        section, dot, key = name.partition(".")
+        if not (sep and dot and section and key):
+            raise SystemExit(f"--airflow-config {setting!r}: write SECTION.KEY=VALUE, e.g. core.parallelism=8")
+        out[f"AIRFLOW__{section.upper()}__{key.upper()}"] = value
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=22)
@@ -305,10 +337,18 @@ def main() -> int:
     parser.add_argument("--executor", choices=("local", "celery"), default="local")
     parser.add_argument("--root", default=None, help="state directory (default .qflow/bench-startup[-celery])")
     parser.add_argument("--cold", action="store_true", help="no untimed warm-up run before the measured one")
+    parser.add_argument(
+        "--airflow-config",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="an Airflow setting over the stack's own, e.g. scheduler.scheduler_idle_sleep_time=1 (repeatable)",
+    )
     args = parser.parse_args()
+    overrides = airflow_overrides(args.airflow_config)
     conf = {"n_nodes": args.nodes, "reps": args.reps, "max_iterations": args.evaluations, "shots": 1024, "seed": 7}
     suffix = "" if args.executor == "local" else f"-{args.executor}"
-    stack = Target(args.executor, Path(args.root or REPO / ".qflow" / f"bench-startup{suffix}"))
+    stack = Target(args.executor, Path(args.root or REPO / ".qflow" / f"bench-startup{suffix}"), overrides)
     try:
         stack.start()
         STORE_ENV.clear()
@@ -330,7 +370,10 @@ def main() -> int:
         else:
             stack.stop()
         # The plain process runs with nothing else on the machine, as the scheduled run did.
+        services_before = component_cpu_seconds(stack)
         plain, plain_prefix = plain_process(conf)
+        services_after = component_cpu_seconds(stack)
+        plain_cpu = {name: services_after[name] - services_before.get(name, 0.0) for name in services_after}
         from include.store.artifacts import safe_key_part
 
         loop_airflow = loop_figures(f"runs/{DAG}/{safe_key_part(airflow['run_id'])}")
@@ -347,13 +390,17 @@ def main() -> int:
         "conf": conf,
         "airflow": airflow,
         "plain_seconds": plain,
+        "plain_component_cpu_seconds": plain_cpu,
         "loop_airflow": loop_airflow,
         "loop_plain": loop_plain,
         "plain_same_work_seconds": plain_same_work,
         "ratio_raw": airflow["wall_seconds"] / plain,
         "ratio": airflow["wall_seconds"] / plain_same_work,
     }
-    print(f"qaoa_maxcut {conf} under {stack.executor} executor: run {airflow['run_id']}")
+    print(
+        f"qaoa_maxcut {conf} under {stack.executor} executor: run {airflow['run_id']}"
+        + "".join(f"; {name}={value}" for name, value in overrides.items())
+    )
     print(
         f"run / plain, same work: {result['ratio']:.2f} (target <= 1.10) — the DAG run through the scheduler "
         f"{airflow['wall_seconds']:.1f} s (start to end; trigger to success seen by REST "
@@ -364,7 +411,9 @@ def main() -> int:
     print(
         f"outside the loop's evaluations: run {airflow['wall_seconds'] - loop_airflow['loop_seconds']:.1f} s vs plain "
         f"{plain - loop_plain['loop_seconds']:.1f} s; loop per evaluation: in the task "
-        f"{loop_airflow['loop_seconds'] / loop_airflow['evaluations']:.3f} s vs plain {per_eval_plain:.3f} s"
+        f"{loop_airflow['loop_seconds'] / loop_airflow['evaluations']:.3f} s vs plain {per_eval_plain:.3f} s, of which "
+        f"the simulator's job {loop_airflow['execute_seconds'] / loop_airflow['evaluations']:.3f} s vs "
+        f"{loop_plain['execute_seconds'] / loop_plain['evaluations']:.3f} s"
     )
     busy = busy_seconds(tasks)
     result["busy_seconds"] = busy
@@ -384,6 +433,8 @@ def main() -> int:
     print(
         "CPU the orchestrator used during the run (beside the tasks, on the same cores): "
         + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu.items())
+        + "; during the plain process: "
+        + (", ".join(f"{name} {seconds:.1f} s" for name, seconds in plain_cpu.items()) or "nothing measured")
     )
     for t in sorted(tasks, key=lambda t: -t.get("execute", 0.0)):
         if "execute" in t:
@@ -392,6 +443,7 @@ def main() -> int:
                 f"{t['process_up_to_execute']:5.2f} s  execute {t['execute']:6.2f} s"
             )
     result["executor"] = args.executor
+    result["airflow_overrides"] = overrides
     out = REPO / "bench" / "results" / f"task_startup{suffix.replace('-', '_')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")

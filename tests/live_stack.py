@@ -136,6 +136,8 @@ class LiveStack:
     port: int = field(default_factory=free_port)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     env: dict[str, str] = field(default_factory=dict)
+    # AIRFLOW__* settings over the stack's own (a bench comparing one setting both ways).
+    airflow_overrides: Mapping[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     jobservice: JobServiceProcess | None = None
     _logs: list[IO[bytes]] = field(default_factory=list)
@@ -191,6 +193,7 @@ class LiveStack:
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             }
         )
+        env.update(self.airflow_overrides)
         return env
 
     def start(self, timeout: float = 300) -> LiveStack:
