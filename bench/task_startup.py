@@ -17,8 +17,13 @@ Printed, with what each counts:
   reports them) ÷ the plain process's wall time (process start to exit), the plain loop's time
   scaled to the run's number of evaluations where the two optimisers stopped at different counts
   (the raw ratio beside it). Target ≤ 1.10. Beside it: each side's time outside the loop's
-  evaluations and per evaluation, the time no task was running (between tasks), and the CPU each
-  Airflow component used during the run (it shares the cores with the tasks).
+  evaluations and per evaluation (and the simulator's job's share of it), the time no task was
+  running (between tasks), and the CPU each Airflow component, the executor's task supervisors,
+  PostgreSQL and Redis used during the run (they share the cores with the tasks).
+- **the same plain process beside the idle stack** (Airflow up, nothing running; from the same
+  state): what the stack costs the work merely by being up on the same two cores — Aer's two
+  OpenMP threads stall at every parallel region's barrier while either is preempted — apart from
+  what running the stages as tasks costs. Not the target's comparison.
 - **task start-up** per task instance, medians over the run's tasks, read from the REST API (the TI's
   ``queued_when``) and its task log (the task runner's ``::group::Pre Execute`` and ``::endgroup::``
   lines): queued → the task process is up (executor pick-up, fork, supervisor handshake) → its
@@ -192,17 +197,19 @@ class Target:
 # Shared services the stack queries (by process name): the metadata DB, ledger and result backend
 # on PostgreSQL and the broker on Redis under CeleryExecutor; idle under `make up` (SQLite).
 SHARED_SERVICES = {"postgres": "PostgreSQL", "redis-server": "Redis"}
+SUPERVISORS = "executor workers (supervisors)"
 
 
 def component_cpu_seconds(stack: Target) -> dict[str, float]:
-    """CPU seconds (user + system) used so far by each Airflow component's process group, not
-    counting the executor's workers and their task processes (the work itself) — of a Celery worker
-    only its main process (its pool processes run the tasks) — and by PostgreSQL and Redis: all their
-    processes, those that exited included (nothing else uses them during a bench)."""
+    """CPU seconds (user + system) used so far by each Airflow component's process group; by the
+    executor's worker processes, which supervise the task processes (their own CPU only: the task
+    processes are the work and are not counted); of a Celery worker, its main process and its pool
+    processes apart; and by PostgreSQL and Redis: all their processes, those that exited included
+    (nothing else uses them during a bench)."""
     tick = os.sysconf("SC_CLK_TCK")
     groups = {pid: name for name, pid in stack.pids.items() if not name.startswith("worker-")}
-    workers = {pid: f"{name} (main process)" for name, pid in stack.pids.items() if name.startswith("worker-")}
-    used = dict.fromkeys([*groups.values(), *workers.values()], 0.0)
+    workers = {pid: name for name, pid in stack.pids.items() if name.startswith("worker-")}
+    used = dict.fromkeys([*groups.values(), *(f"{name} (main process)" for name in workers.values())], 0.0)
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -213,11 +220,17 @@ def component_cpu_seconds(stack: Target) -> dict[str, float]:
             continue
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-        group, seconds = int(fields[2]), (int(fields[11]) + int(fields[12])) / tick
-        if group in groups and not cmdline.startswith("airflow worker --"):
+        parent, group, seconds = int(fields[1]), int(fields[2]), (int(fields[11]) + int(fields[12])) / tick
+        if cmdline.startswith("airflow worker --") or parent in workers:
+            # An executor worker process (LocalExecutor's, or a Celery pool process) supervises the
+            # task process it forks: its own CPU (not its children's) is the supervision — the task's
+            # logs and heartbeats relayed — plus its one warm-up before the run (not in a difference).
+            name = SUPERVISORS if parent not in workers else f"{workers[parent]} pool processes (supervisors)"
+            used[name] = used.get(name, 0.0) + seconds
+        elif group in groups:
             used[groups[group]] += seconds
         elif int(proc.name) in workers:  # a Celery worker's main process alone: broker, events, timers
-            used[workers[int(proc.name)]] += seconds
+            used[f"{workers[int(proc.name)]} (main process)"] += seconds
         elif comm in SHARED_SERVICES:  # the machine's PostgreSQL and Redis serve the stack's queries
             # ... and a backend that has exited counts in its parent's (the postmaster's) cutime/cstime.
             reaped = (int(fields[13]) + int(fields[14])) / tick
@@ -363,6 +376,10 @@ def main() -> int:
         airflow = through_scheduler(stack, conf)
         # The plain process starts from the same state: this circuit's transpile not cached.
         drop_transpile_cache_keys(transpile_cache_keys() - cached)
+        # What the stack costs merely by being up on the same cores (no run, its components idle):
+        # the same plain process beside it. Not the target's comparison, which is the one below.
+        beside_idle, beside_prefix = plain_process(conf)
+        drop_transpile_cache_keys(transpile_cache_keys() - cached)
         if stack.cluster is not None:  # the plain process needs the cluster's stores, not its Airflow
             for name in [*stack.cluster.worker_names, *stack.cluster.triggerer_names, "scheduler", "dag-processor"]:
                 stack.cluster.stop_component(name)
@@ -378,6 +395,7 @@ def main() -> int:
 
         loop_airflow = loop_figures(f"runs/{DAG}/{safe_key_part(airflow['run_id'])}")
         loop_plain = loop_figures(plain_prefix)
+        loop_beside = loop_figures(beside_prefix)
     finally:
         stack.stop()
     # A DAG run seeds its sampler per run (so a retry repeats its own results), the plain process with
@@ -385,8 +403,13 @@ def main() -> int:
     # the plain process's time outside the loop plus its per-evaluation loop time x the run's evaluations.
     per_eval_plain = loop_plain["loop_seconds"] / loop_plain["evaluations"]
     plain_same_work = plain - loop_plain["loop_seconds"] + per_eval_plain * loop_airflow["evaluations"]
+    per_eval_beside = loop_beside["loop_seconds"] / loop_beside["evaluations"]
+    beside_same_work = beside_idle - loop_beside["loop_seconds"] + per_eval_beside * loop_airflow["evaluations"]
     tasks = airflow["tasks"]
     result = {
+        "plain_beside_idle_stack_seconds": beside_idle,
+        "loop_plain_beside_idle_stack": loop_beside,
+        "plain_beside_idle_stack_same_work_seconds": beside_same_work,
         "conf": conf,
         "airflow": airflow,
         "plain_seconds": plain,
@@ -414,6 +437,13 @@ def main() -> int:
         f"{loop_airflow['loop_seconds'] / loop_airflow['evaluations']:.3f} s vs plain {per_eval_plain:.3f} s, of which "
         f"the simulator's job {loop_airflow['execute_seconds'] / loop_airflow['evaluations']:.3f} s vs "
         f"{loop_plain['execute_seconds'] / loop_plain['evaluations']:.3f} s"
+    )
+    print(
+        f"the same plain process beside the idle stack (Airflow up, no run; not the target's comparison): "
+        f"{beside_same_work:.1f} s at {loop_airflow['evaluations']:.0f} evaluations (measured {beside_idle:.1f} s at "
+        f"{loop_beside['evaluations']:.0f}) — {beside_same_work / plain_same_work:.2f} x the plain process alone, the "
+        f"simulator's job {loop_beside['execute_seconds'] / loop_beside['evaluations']:.3f} s per evaluation; "
+        f"the run / it: {airflow['wall_seconds'] / beside_same_work:.2f}"
     )
     busy = busy_seconds(tasks)
     result["busy_seconds"] = busy
