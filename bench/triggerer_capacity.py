@@ -33,9 +33,9 @@ Phases, each timed:
    it (``triggerer_health_check_threshold``: a triggerer whose heartbeat is older is dead and its
    triggers free; ``job_heartbeat_sec``; ``max_trigger_to_select_per_loop``) are read from the
    cluster's effective configuration and printed.
-4. completion: the queue delay is lifted (``PUT /admin/faults``; the held jobs are released — the
-   service has no endpoint for that, so their ``hold_until`` is cleared in its job store) and the
-   run is awaited. Checked: every task instance succeeded at try 1 (and none has a history row),
+4. completion: the queue delay is lifted (``PUT /admin/faults``) and the jobs already held are
+   released (``POST /admin/release``: a job's hold is fixed when it is submitted) and the run is
+   awaited. Checked: every task instance succeeded at try 1 (and none has a history row),
    every task's trigger fired exactly once (counted over all trigger logs, both triggerers'), the
    job service holds exactly ``--jobs`` jobs, all DONE, with distinct idempotency keys, and the
    job ledger has one job per task with the same provider job ids.
@@ -390,13 +390,11 @@ class Bench:
         return Path(argv[argv.index("--db") + 1])
 
     def release_held_jobs(self) -> int:
-        """Let the QUEUED jobs run now. A queue delay is fixed per job when it is submitted (its
-        ``hold_until``) and the service has no endpoint that shortens it, so the bench clears it in the
-        service's job store (SQLite in WAL mode; the service reads it on every scheduling tick)."""
-        with contextlib.closing(sqlite3.connect(str(self.service_db()), timeout=30)) as db:
-            cursor = db.execute("UPDATE jobs SET hold_until = 0 WHERE state = 'QUEUED'")
-            db.commit()
-            return int(cursor.rowcount)
+        """Let the QUEUED jobs run now: a queue delay is fixed per job when it is submitted, so
+        lifting the fault alone would not shorten it (``POST /admin/release`` ends the holds)."""
+        response = self.service.post("/admin/release")
+        response.raise_for_status()
+        return int(response.json()["released"])
 
     def service_jobs(self, total: int) -> list[dict[str, Any]]:
         """Every job the service holds (GET /jobs lists at most 1000: beyond that, its job store)."""

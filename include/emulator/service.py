@@ -438,6 +438,14 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         log.info("faults set: %s", config.model_dump(exclude_defaults=True))
         return JSONResponse(config.model_dump())
 
+    @app.post("/admin/release")
+    async def release() -> dict[str, int]:
+        # A queue delay is fixed per job when it is submitted; lifting the fault does not shorten
+        # the holds already given. This ends them (a drill or bench that is done waiting).
+        released = service.store.release_held()
+        log.info("released %d held jobs", released)
+        return {"released": released}
+
     @app.get("/admin/stats")
     async def stats() -> dict[str, Any]:
         counts = service.store.counts()

@@ -145,6 +145,15 @@ class JobStore:
             ).fetchone()
         return int(ahead) + 1
 
+    def release_held(self) -> int:
+        """End every QUEUED job's hold (the queue delay it got when submitted): each runs at its
+        turn from now, FIFO as before. Returns how many were held."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET hold_until = 0 WHERE state = 'QUEUED' AND hold_until > ?", (time.time(),)
+            )
+            return int(cursor.rowcount)
+
     def claim_next(self, now: float) -> JobRow | None:
         """The oldest QUEUED job whose hold has passed, switched to RUNNING (FIFO)."""
         with self._tx() as db:

@@ -145,6 +145,18 @@ def test_queued_jobs_report_fifo_queue_positions_and_can_be_cancelled(client: ht
     assert refused.status_code == 409 and refused.json()["state"] == "CANCELLED"
 
 
+def test_release_ends_the_holds_of_queued_jobs_which_then_run_in_order(client: httpx.Client) -> None:
+    client.put("/admin/faults", json={"queue_delay_seconds": 600}).raise_for_status()
+    ids = [client.post("/jobs", json=job_body()).json()["job_id"] for _ in range(2)]
+    client.put("/admin/faults", json={}).raise_for_status()  # lifting the fault keeps the holds given
+    time.sleep(1.0)
+    assert [client.get(f"/jobs/{job_id}").json()["state"] for job_id in ids] == ["QUEUED", "QUEUED"]
+    assert client.post("/admin/release").json() == {"released": 2}
+    done = [wait_for(client, job_id, {"DONE"}, timeout=60) for job_id in ids]
+    assert done[0]["running_at"] <= done[1]["running_at"]  # FIFO, as queued
+    assert client.post("/admin/release").json() == {"released": 0}  # nothing held any more
+
+
 def test_outage_answers_503_with_retry_after_but_health_and_admin_stay_up(client: httpx.Client) -> None:
     client.put("/admin/faults", json={"outage_seconds": 30}).raise_for_status()
     for method, path in (("GET", "/jobs/x"), ("POST", "/jobs"), ("GET", "/backend")):
