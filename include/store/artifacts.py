@@ -126,6 +126,9 @@ class ArtifactStore:
     def __init__(self, client: Any, bucket: str) -> None:
         self.client = client
         self.bucket = bucket
+        # Every manifest this store wrote, in order: (its URI, the manifest). A task's lineage for
+        # tools that read it (OpenLineage) is what its stages stored, without reading S3 back.
+        self.manifests_written: list[tuple[str, dict[str, Any]]] = []
 
     # -- raw objects ---------------------------------------------------------------------
     def uri(self, key: str) -> str:
@@ -225,6 +228,7 @@ class ArtifactStore:
             "measurements": dict(measurements or {}),
         }
         self.put_bytes(manifest_uri, canonical_json(manifest), content_type="application/json")
+        self.manifests_written.append((manifest_uri, manifest))
         return ArtifactRef(uri=data_uri, sha256=data_sha256, manifest_uri=manifest_uri)
 
     def read_manifest(self, uri: str) -> dict[str, Any]:

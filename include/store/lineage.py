@@ -1,11 +1,13 @@
-"""Walk and verify the chain of manifests from an artifact back to its raw inputs."""
+"""Walk and verify the chain of manifests from an artifact back to its raw inputs, and describe one
+stage's inputs and output for lineage tools (``stage_lineage``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from include.store.artifacts import ArtifactError, ArtifactStore, manifest_uri_for, sha256_hex
+from include.store.artifacts import ArtifactError, ArtifactRef, ArtifactStore, manifest_uri_for, sha256_hex
 
 
 @dataclass
@@ -101,3 +103,52 @@ def verify(store: ArtifactStore, uri: str) -> list[str]:
 
     check(root, None)
     return problems
+
+
+@dataclass(frozen=True)
+class StageLineage:
+    """What one task stored and what from, as a lineage tool sees a job run (OpenLineage: input and
+    output datasets with facets), from the manifests it wrote — the records ``walk`` follows, so
+    the two cannot disagree. ``outputs`` are (stage, artifact) in the order written; ``inputs`` are
+    their manifests' inputs less the task's own outputs (a task that writes a result and then a
+    summary of it reports the result as an output only); ``quantum`` is what a quantum stage ran
+    on (None for a classical one)."""
+
+    outputs: tuple[tuple[str, ArtifactRef], ...]
+    inputs: tuple[ArtifactRef, ...]
+    quantum: dict[str, Any] | None
+
+
+def stage_lineage(manifests: Sequence[tuple[str, Mapping[str, Any]]]) -> StageLineage:
+    """The lineage of the (manifest URI, manifest) pairs one task wrote."""
+    outputs = tuple(
+        (str(m["stage"]), ArtifactRef(m["artifact"]["uri"], m["artifact"]["sha256"], uri)) for uri, m in manifests
+    )
+    own = {ref.uri for _, ref in outputs}
+    inputs: dict[str, ArtifactRef] = {}
+    for _, manifest in manifests:
+        for entry in manifest["inputs"]:
+            if entry["uri"] not in own:
+                inputs.setdefault(entry["uri"], ArtifactRef(entry["uri"], entry["sha256"], entry.get("manifest_uri")))
+    quantum = next((q for _, m in manifests if (q := quantum_run(m)) is not None), None)
+    return StageLineage(outputs=outputs, inputs=tuple(inputs.values()), quantum=quantum)
+
+
+def quantum_run(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Backend, provider job ids, shots, transpiler settings and fallback tier of a stage that ran
+    (or fell back from) quantum work: a submission (``provider_job_id``, ``fallback``) or a loop
+    (its evaluations' job ids). None for a stage with neither."""
+    params, measured = manifest.get("params", {}), manifest.get("measurements", {})
+    job_ids = [str(e["job_id"]) for e in measured.get("evaluations", []) if isinstance(e, dict) and e.get("job_id")]
+    if params.get("provider_job_id"):
+        job_ids = [str(params["provider_job_id"]), *job_ids]
+    fallback = params.get("fallback")
+    if not job_ids and not isinstance(fallback, dict):
+        return None
+    return {
+        "backend": params.get("backend"),
+        "provider_job_ids": list(dict.fromkeys(job_ids)),  # a moved loop repeats none; order kept
+        "shots": params.get("shots"),
+        "transpiler": params.get("transpiler"),
+        "fallback_tier": int(fallback["tier"]) if isinstance(fallback, dict) and "tier" in fallback else 1,
+    }

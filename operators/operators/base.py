@@ -49,10 +49,33 @@ class ArtifactStageOperator(BaseOperator):
                 raise AirflowFailException(str(exc)) from exc
             raise
         self.log.info("wrote %s (sha256 %s); manifest %s", produced.uri, produced.sha256, produced.manifest_uri)
+        return self.stored(store, produced)
+
+    def stored(self, store: ArtifactStore, produced: ArtifactRef) -> dict[str, str | None]:
+        """What the task returns for the artifact it stored (its XCom reference). Where OpenLineage
+        is configured, the task's lineage is taken here from the manifests its stages wrote: the
+        provider asks for it in a forked process, which must not call back into Airflow or S3."""
+        from airflow.providers.openlineage.conf import is_disabled  # light: the provider's own check
+
+        if not is_disabled() and produced.manifest_uri:
+            from include.store.lineage import stage_lineage
+
+            written = list(store.manifests_written)
+            if produced.manifest_uri not in {uri for uri, _ in written}:  # stored by an earlier try
+                written = [(produced.manifest_uri, store.read_manifest(produced.manifest_uri))]
+            self._stage_lineage = stage_lineage(written)
         return produced.to_xcom()
 
     def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
         raise NotImplementedError
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage (called by the provider after success, only where it is configured): the
+        stage's inputs and output, from the manifest of the artifact this task stored."""
+        from operators.lineage import operator_lineage
+
+        lineage = getattr(self, "_stage_lineage", None)
+        return operator_lineage(lineage) if lineage is not None else None
 
 
 def fails_fast(exc: BaseException) -> bool:

@@ -123,7 +123,7 @@ class VariationalLoopOperator(ArtifactStageOperator):
             if fails_fast(exc):
                 raise AirflowFailException(str(exc)) from exc
             raise
-        return produced.to_xcom()
+        return self.stored(store, produced)
 
     def _drive(self, store: ArtifactStore, prefix: str, context: Any, *, resumed: bool) -> ArtifactRef:
         """Prepare the loop, finish the job in flight if it is done, run on; defer or store."""

@@ -321,13 +321,12 @@ class QuantumSubmitOperator(FallbackTiersMixin, ArtifactStageOperator):
                 backend.cancel(details["job_id"])  # it will not be used: free the queue and the budget
                 self._admission().ledger.settle(details["idempotency_key"], 0.0)
                 self._ledger().update(details["idempotency_key"], state="CANCELLED", error=str(error))
-            return self._fallback(store, prefix, context, details, error).to_xcom()
+            return self.stored(store, self._fallback(store, prefix, context, details, error))
         if state == "ERROR" and "status" not in event:  # polling itself failed for good
             error_class = ErrorClass(event.get("error_class", "structural"))
-            return self._fallback(
-                store, prefix, context, details, _BY_CLASS[error_class](str(event.get("error")))
-            ).to_xcom()
-        return self._finish(store, prefix, context, self._backend(), details, state).to_xcom()
+            fallen = self._fallback(store, prefix, context, details, _BY_CLASS[error_class](str(event.get("error"))))
+            return self.stored(store, fallen)
+        return self.stored(store, self._finish(store, prefix, context, self._backend(), details, state))
 
     def _finish(
         self,
