@@ -206,6 +206,18 @@ def test_a_celery_worker_killed_while_it_runs_an_evaluation_is_retried_with_the_
     cluster: Cluster, runs: Runs, cluster_store: ArtifactStore
 ) -> None:
     store = cluster_store
+    # Each resumed evaluation's execute (collect the job, score, submit the next) took ~0.5 s here,
+    # less than the 0.6 s a task process must be up to be past its start-up: the kill could not land
+    # inside one. The job service's answers delayed by 0.5 s each make it last seconds.
+    faults = f"{cluster.config.jobservice_url}/admin/faults"
+    httpx.put(faults, json={"queue_delay_seconds": QUEUE_DELAY, "latency_seconds": 0.5}, timeout=10).raise_for_status()
+    try:
+        _kill_a_worker_mid_evaluation(cluster, runs, store)
+    finally:
+        httpx.put(faults, json={"queue_delay_seconds": QUEUE_DELAY}, timeout=10).raise_for_status()
+
+
+def _kill_a_worker_mid_evaluation(cluster: Cluster, runs: Runs, store: ArtifactStore) -> None:
     run_id = runs.trigger("worker_kill", LOOP)
     victim: str | None = None
 
