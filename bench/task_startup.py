@@ -21,9 +21,10 @@ Printed, with what each counts:
   running (between tasks), and the CPU each Airflow component, the executor's task supervisors,
   PostgreSQL and Redis used during the run (they share the cores with the tasks).
 - **the same plain process beside the idle stack** (Airflow up, nothing running; from the same
-  state): what the stack costs the work merely by being up on the same two cores — Aer's two
-  OpenMP threads stall at every parallel region's barrier while either is preempted — apart from
-  what running the stages as tasks costs. Not the target's comparison.
+  state, the transpile uncached again): what the stack costs the work merely by being up on the
+  same two cores, apart from what running the stages as tasks costs. Not the target's comparison.
+  (Here it is mostly the idle scheduler, and not its share of the CPU: a lower priority for it did
+  not change it — README.)
 - **task start-up** per task instance, medians over the run's tasks, read from the REST API (the TI's
   ``queued_when``) and its task log (the task runner's ``::group::Pre Execute`` and ``::endgroup::``
   lines): queued → the task process is up (executor pick-up, fork, supervisor handshake) → its
@@ -314,6 +315,12 @@ def loop_figures(prefix: str) -> dict[str, float]:
     }
 
 
+def same_work(seconds: float, loop: dict[str, float], evaluations: float) -> float:
+    """A plain process's wall time at ``evaluations``: its time outside the loop plus its loop's
+    seconds per evaluation times that many."""
+    return seconds - loop["loop_seconds"] + loop["loop_seconds"] / loop["evaluations"] * evaluations
+
+
 def busy_seconds(tasks: list[dict[str, Any]]) -> float:
     """Seconds in which at least one task instance was between its start_date and end_date."""
     spans = sorted((t["start_date"], t["end_date"]) for t in tasks if t.get("start_date") and t.get("end_date"))
@@ -402,9 +409,8 @@ def main() -> int:
     # the conf's seed: the two optimisers can stop after different numbers of evaluations. Same work:
     # the plain process's time outside the loop plus its per-evaluation loop time x the run's evaluations.
     per_eval_plain = loop_plain["loop_seconds"] / loop_plain["evaluations"]
-    plain_same_work = plain - loop_plain["loop_seconds"] + per_eval_plain * loop_airflow["evaluations"]
-    per_eval_beside = loop_beside["loop_seconds"] / loop_beside["evaluations"]
-    beside_same_work = beside_idle - loop_beside["loop_seconds"] + per_eval_beside * loop_airflow["evaluations"]
+    plain_same_work = same_work(plain, loop_plain, loop_airflow["evaluations"])
+    beside_same_work = same_work(beside_idle, loop_beside, loop_airflow["evaluations"])
     tasks = airflow["tasks"]
     result = {
         "plain_beside_idle_stack_seconds": beside_idle,
