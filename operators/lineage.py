@@ -12,8 +12,8 @@ wrote — the records ``qflow lineage show`` walks — with two custom facets:
 Their JSON schema is ``docs/openlineage/qflow-facets.json``. Nothing here runs unless OpenLineage
 is configured (``[openlineage] transport``; the provider is disabled without one): the provider
 calls ``get_openlineage_facets_on_complete`` after a task succeeds (``ArtifactStageOperator``), in
-a process it forks, so the task keeps its lineage in memory beforehand (``stored``). No secret is read into a facet:
-only the manifest's own fields, which hold none.
+a process it forks, so the task keeps its lineage in memory beforehand (``stored``). No secret is
+read into a facet: only the manifest's own fields, which hold none.
 """
 
 from __future__ import annotations

@@ -147,7 +147,8 @@ def quantum_run(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     return {
         "backend": params.get("backend"),
-        "provider_job_ids": list(dict.fromkeys(job_ids)),  # a moved loop repeats none; order kept
+        # A resubmitted evaluation finds its job again (idempotency): each job once, in order.
+        "provider_job_ids": list(dict.fromkeys(job_ids)),
         "shots": params.get("shots"),
         "transpiler": params.get("transpiler"),
         "fallback_tier": int(fallback["tier"]) if isinstance(fallback, dict) and "tier" in fallback else 1,

@@ -61,7 +61,7 @@ class ArtifactStageOperator(BaseOperator):
             from include.store.lineage import stage_lineage
 
             written = list(store.manifests_written)
-            if produced.manifest_uri not in {uri for uri, _ in written}:  # stored by an earlier try
+            if produced.manifest_uri not in {uri for uri, _ in written}:  # not written by this store: reused
                 written = [(produced.manifest_uri, store.read_manifest(produced.manifest_uri))]
             self._stage_lineage = stage_lineage(written)
         return produced.to_xcom()
