@@ -13,6 +13,12 @@ from airflow.providers.standard.operators.python import BranchPythonOperator
 from airflow.sdk import Param, dag
 
 from include.quantum.backends.catalogue import LOOP_BACKENDS, loop_backend_param
+from operators.operators.datasets import (
+    DatasetVersionOperator,
+    dataset_asset,
+    dataset_version_expression,
+    from_dataset_version,
+)
 from operators.operators.maxcut import (
     GraphValidateOperator,
     MaxCutAggregateOperator,
@@ -68,16 +74,24 @@ PARAMS = {
 FALLBACK_TIERS = (1, 2, 3, 4)  # quantum → classical heuristic → cached → result pending
 QUEUE_SLA_SECONDS = 600.0  # a queued job waiting longer than this falls back
 # Quantum value is judged per workload: the same problem family and size on the same backend.
-WORKLOAD = "qaoa_maxcut:{{ params.graph_kind }}:{{ params.n_nodes }}:{{ params.degree }}:{{ params.backend }}"
+WORKLOAD = (
+    "qaoa_maxcut:{{ params.graph_kind }}:{{ "
+    + dataset_version_expression("n_nodes")
+    + " }}:{{ params.degree }}:{{ params.backend }}"
+)
 
 APPROVED = "{{ (ti.xcom_pull(task_ids='approve') or {}).get('chosen_options') == ['Approve'] }}"
 # Each field is rendered natively, so operators receive ints and strings, not text.
-PROBLEM = {name: "{{ params." + name + " }}" for name in PARAMS}
+# A published maxcut_graph version (the asset-triggered run) sets the edge list and its node count.
+FROM_DATASET = ("edge_list_uri", "n_nodes")
+PROBLEM = {name: from_dataset_version(name) if name in FROM_DATASET else "{{ params." + name + " }}" for name in PARAMS}
 
 
 @dag(
     dag_id="qaoa_maxcut",
-    schedule=None,
+    # Re-optimises when a new maxcut_graph version is published (debounced, de-duplicated by content
+    # hash: docs/datasets.md); the form and the REST API still trigger it by hand.
+    schedule=[dataset_asset("maxcut_graph")],
     start_date=datetime(2026, 1, 1),
     catchup=False,
     default_args=INFRASTRUCTURE_RETRIES,  # a killed worker or an outage retries; bad data fails at once
@@ -87,7 +101,9 @@ PROBLEM = {name: "{{ params." + name + " }}" for name in PARAMS}
     doc_md=__doc__,
 )
 def qaoa_maxcut() -> None:
+    version = DatasetVersionOperator(task_id="dataset_version", dataset="maxcut_graph")
     graph = MaxCutGraphOperator(task_id="graph", problem=PROBLEM)
+    version >> graph
     validation = GraphValidateOperator(task_id="validate", graph=graph.output)
     encoding = QAOAEncodeOperator(task_id="encode", problem=PROBLEM, graph=graph.output, validation=validation.output)
     optimise = QAOAOptimiseOperator(

@@ -84,6 +84,41 @@ def cluster_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def dataset_command(args: argparse.Namespace) -> int:
+    from include.data.announcements import redis_url, stream_for
+    from include.data.published import DatasetVersionRecord, announce, publish
+
+    if args.action == "history":
+        for rec in DatasetVersionRecord().history(args.dag_id, args.name):
+            print(f"{rec.dag_id}\t{rec.dataset}\t{rec.sha256[:12]}\t{rec.state}\t{rec.run_id}\t{rec.detail}")
+        return 0
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"error: FILE {args.file!r}: {exc.strerror}", file=sys.stderr)
+        return 1
+    try:
+        version = publish(store_from_env(), args.name, data, args.file)
+    except ArtifactError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not args.no_announce:
+        import redis
+
+        try:
+            entry = announce(redis_url(), version)
+        except redis.RedisError as exc:
+            print(
+                f"stored {version.manifest_uri}, but could not announce it on {stream_for(args.name)} "
+                f"({exc}); start Redis or set QFLOW_REDIS_URL, then publish again (nothing is stored twice)",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"announced on {stream_for(args.name)} as {entry}", file=sys.stderr)
+    print(json.dumps(version.announcement()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qflow", description="qflow: hybrid quantum-classical workflows")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -130,7 +165,24 @@ def main(argv: list[str] | None = None) -> int:
     cluster_up.add_argument("--fresh", action="store_true", help="drop its databases and state first")
     cluster_cmds.add_parser("down", help="stop every component (Airflow first, storage last)")
     cluster_cmds.add_parser("status", help="each component and its PID")
+    dataset = commands.add_parser("dataset", help="published data sets: new versions that start runs")
+    dataset_cmds = dataset.add_subparsers(dest="action", required=True)
+    publish = dataset_cmds.add_parser(
+        "publish", help="store FILE as a new version of data set NAME in S3, then announce it on Redis"
+    )
+    publish.add_argument("name", help="the data set (maxcut_graph, classifier_table)")
+    publish.add_argument("file", help="a Parquet (or, where the data set takes it, CSV) file")
+    publish.add_argument(
+        "--no-announce",
+        action="store_true",
+        help="store only; announce it yourself (POST /api/v2/assets/events with the printed JSON as extra)",
+    )
+    history = dataset_cmds.add_parser("history", help="which run took which version (processed, superseded, ...)")
+    history.add_argument("--dag-id")
+    history.add_argument("--name")
     args = parser.parse_args(argv)
+    if args.command == "dataset":
+        return dataset_command(args)
     if args.command == "cluster":
         return cluster_command(args)
     if args.command == "ledger":

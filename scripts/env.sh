@@ -53,4 +53,9 @@ print(json.dumps({
 PY
 )"
 export AIRFLOW_CONN_QFLOW_S3
+# Redis, where new data-set versions are announced (`qflow dataset publish`; the AssetWatchers read
+# them through the qflow_redis connection). The stream prefix lets several deployments share one Redis.
+export QFLOW_REDIS_URL="${QFLOW_REDIS_URL:-redis://127.0.0.1:6379/0}"
+export AIRFLOW_CONN_QFLOW_REDIS="${AIRFLOW_CONN_QFLOW_REDIS:-$QFLOW_REDIS_URL}"
+export QFLOW_DATASET_STREAM_PREFIX="${QFLOW_DATASET_STREAM_PREFIX:-qflow:datasets}"
 mkdir -p "$QFLOW_STATE_DIR" "$AIRFLOW_HOME"

@@ -169,8 +169,16 @@ class ArtifactStore:
         return sorted(uris)
 
     def source_ref(self, uri: str) -> ArtifactRef:
-        """Reference a raw input object (no manifest), pinning its current content hash."""
-        return ArtifactRef(uri=uri, sha256=sha256_hex(self.get_bytes(uri)), manifest_uri=None)
+        """Reference an input object, pinning its current content hash. A published data-set version
+        (include.data.published) has a manifest beside it that records this object: the reference
+        names it, so lineage reaches the publication. A raw object has none."""
+        sha256 = sha256_hex(self.get_bytes(uri))
+        manifest_uri = manifest_uri_for(uri)
+        if manifest_uri != uri and self.exists(manifest_uri):
+            artifact = self.read_manifest(manifest_uri).get("artifact", {})
+            if artifact.get("uri") == uri and artifact.get("sha256") == sha256:
+                return ArtifactRef(uri=uri, sha256=sha256, manifest_uri=manifest_uri)
+        return ArtifactRef(uri=uri, sha256=sha256, manifest_uri=None)
 
     # -- artifacts -----------------------------------------------------------------------
     def put_table(

@@ -40,6 +40,7 @@ def test_dag_file_imports_nothing_heavy_at_module_level(dag_file: str) -> None:
 def test_qaoa_maxcut_shape_and_param_form(dagbag) -> None:
     dag = dagbag.dags["qaoa_maxcut"]
     assert set(dag.task_ids) == {
+        "dataset_version",
         "graph",
         "validate",
         "encode",
@@ -52,6 +53,8 @@ def test_qaoa_maxcut_shape_and_param_form(dagbag) -> None:
         "aggregate",
     }
     assert dag.get_task("encode").upstream_task_ids == {"graph", "validate"}
+    # Every task runs after dataset_version (it decides what an asset-triggered run runs on).
+    assert [t.task_id for t in dag.roots] == ["dataset_version"]
     # The loop runs after the approval gate: approval (where the policy asks) covers the loop backend.
     assert dag.get_task("optimise").upstream_task_ids == {"graph", "encode", "approval_gate", "approve"}
     assert dag.get_task("optimise").trigger_rule == "none_failed_min_one_success"
@@ -152,3 +155,21 @@ def test_nightly_run_tasks_use_the_pools_the_plan_assigns(dagbag) -> None:
     dag = dagbag.dags["nightly_benchmark"]
     assert dag.get_task("run_aer").pool == backend_profile("aer:statevector").pool
     assert dag.get_task("run_jobservice").pool == backend_profile("jobservice").pool
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "dataset"), [("qaoa_maxcut", "maxcut_graph"), ("vqc_classifier", "classifier_table")]
+)
+def test_workloads_are_scheduled_by_their_data_set_watched_on_redis(dagbag, dag_id: str, dataset: str) -> None:
+    from operators.triggers.dataset_announcement import DatasetAnnouncementTrigger
+
+    dag = dagbag.dags[dag_id]
+    assets = list(dag.timetable.asset_condition.objects)
+    assert [asset.name for asset in assets] == [dataset]
+    (watcher,) = assets[0].watchers
+    assert isinstance(watcher.trigger, DatasetAnnouncementTrigger)
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath == "operators.triggers.dataset_announcement.DatasetAnnouncementTrigger"
+    assert kwargs["dataset"] == dataset and kwargs["stream"].endswith(f":{dataset}")
+    assert [t.task_id for t in dag.roots] == ["dataset_version"]
+    assert [a.name for a in dag.get_task("dataset_version").inlets] == [dataset]
