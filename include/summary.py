@@ -25,6 +25,17 @@ def latest_summary_uri(store: ArtifactStore, dag_id: str = "qaoa_maxcut") -> str
 def format_summary(store: ArtifactStore, summary_uri: str) -> str:
     manifest = store.read_manifest(summary_uri)
     row = store.read_table(summary_uri).iloc[0]
+    if row.get("status") == "duplicate":  # include.data.published.write_duplicate_summary
+        return "\n".join(
+            [
+                "nothing ran: a repeat of a version already processed",
+                f"  data set              {row['dataset']} version {row['sha256']}",
+                f"  processed by run      {row['processed_by_run']}",
+                f"  superseded here       {int(row['superseded'])} older version(s) in the same burst",
+                "  spent                 nothing (no quantum job, no classical stage)",
+                f"  manifest              {manifest_uri_for(summary_uri)}",
+            ]
+        )
     if "vqc_accuracy" in row.index:
         return format_classifier_summary(manifest, row, summary_uri)
     recorded = manifest["measurements"]["stage_seconds"]

@@ -25,6 +25,7 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from include.data.announcements import CURSOR_KEY
 
 MAX_ANNOUNCEMENTS_PER_EVENT = 100
+EVENT_FIELDS = ("dataset", "sha256", "published_at")
 
 
 def redis_url(conn: Any) -> str:
@@ -106,7 +107,9 @@ class DatasetAnnouncementTrigger(BaseEventTrigger):
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
         conn = await BaseHook.aget_connection(self.redis_conn_id)
-        client = aioredis.Redis.from_url(redis_url(conn), socket_connect_timeout=5)
+        # A blocking XREAD waits up to block_seconds for data: the socket must wait longer than that.
+        timeout = max(self.block_seconds, self.quiet_seconds) + 10
+        client = aioredis.Redis.from_url(redis_url(conn), socket_connect_timeout=5, socket_timeout=timeout)
         position = await self._start_position()
         self.log.info("watching %s from %s for data set %s", self.stream, position, self.dataset)
         backoff = 1.0
@@ -131,7 +134,12 @@ class DatasetAnnouncementTrigger(BaseEventTrigger):
                         "dataset": self.dataset,
                         "stream": self.stream,
                         "announced": len(burst),
-                        "announcements": [{"stream_id": sid, "fields": fields} for sid, fields in kept],
+                        # What a run needs to find each version (the rest is derived from it),
+                        # kept short: the triggerer logs every event it fires.
+                        "announcements": [
+                            {"stream_id": sid, "fields": {k: fields[k] for k in EVENT_FIELDS if k in fields}}
+                            for sid, fields in kept
+                        ],
                     }
                 )
         finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -165,13 +166,13 @@ def test_announce_appends_to_the_data_sets_stream_on_redis(store: ArtifactStore)
 
     prefix = f"qflow-test:{uuid.uuid4().hex[:8]}"
     version = publish(store, "classifier_table", b"sample_id,x,label\n0,1.0,a\n1,2.0,b\n", "t.csv")
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0", decode_responses=True)
     try:
         first = announce("redis://127.0.0.1:6379/0", version, prefix)
         second = announce("redis://127.0.0.1:6379/0", version, prefix)
-        entries = client.xrange(stream_for("classifier_table", prefix))
-        assert [e[0].decode() for e in entries] == [first, second]
-        assert {k.decode(): v.decode() for k, v in entries[0][1].items()} == version.announcement()
+        entries: Any = client.xrange(stream_for("classifier_table", prefix))
+        assert [e[0] for e in entries] == [first, second]
+        assert entries[0][1] == version.announcement()
         assert stored_version(store, "classifier_table", version.sha256)[0] == version
     finally:
         client.delete(stream_for("classifier_table", prefix))
@@ -205,3 +206,18 @@ def test_cli_publish_prints_the_rest_payload_and_announces(
     assert "is not a data set qflow knows" in capsys.readouterr().err
     assert main(["dataset", "publish", "maxcut_graph", str(tmp_path / "missing.parquet")]) == 1
     assert "No such file" in capsys.readouterr().err
+
+
+def test_a_duplicate_runs_summary_says_nothing_ran_and_which_run_did(
+    store: ArtifactStore, record: DatasetVersionRecord, prefix: str
+) -> None:
+    from include.data.published import write_duplicate_summary
+    from include.summary import format_summary, latest_summary_uri
+
+    version = publish(store, "maxcut_graph", edge_list(), "g.parquet")
+    resolve(store, record, "qaoa_maxcut", "run-1", "maxcut_graph", [event(version.announcement(), "1-0")])
+    again = resolve(store, record, "qaoa_maxcut", "run-2", "maxcut_graph", [event(version.announcement(), "2-0")])
+    summary = write_duplicate_summary(store, f"{prefix}/runs/dup", version, again)
+    text = format_summary(store, summary.uri)
+    assert "nothing ran" in text and "processed by run      run-1" in text and version.sha256 in text
+    assert latest_summary_uri(store, "nope") is None
