@@ -56,6 +56,13 @@ export AIRFLOW_CONN_QFLOW_S3
 # Redis, where new data-set versions are announced (`qflow dataset publish`; the AssetWatchers read
 # them through the qflow_redis connection). The stream prefix lets several deployments share one Redis.
 export QFLOW_REDIS_URL="${QFLOW_REDIS_URL:-redis://127.0.0.1:6379/0}"
-export AIRFLOW_CONN_QFLOW_REDIS="${AIRFLOW_CONN_QFLOW_REDIS:-$QFLOW_REDIS_URL}"
+if [ -z "${AIRFLOW_CONN_QFLOW_REDIS:-}" ]; then
+  AIRFLOW_CONN_QFLOW_REDIS="$(python3 -c 'import json, os, urllib.parse as u
+p = u.urlsplit(os.environ["QFLOW_REDIS_URL"])
+c = {"conn_type": "redis", "host": p.hostname or "127.0.0.1", "port": p.port or 6379, "schema": p.path.lstrip("/") or "0"}
+c.update({"password": p.password} if p.password else {})
+print(json.dumps(c))')"
+fi
+export AIRFLOW_CONN_QFLOW_REDIS
 export QFLOW_DATASET_STREAM_PREFIX="${QFLOW_DATASET_STREAM_PREFIX:-qflow:datasets}"
 mkdir -p "$QFLOW_STATE_DIR" "$AIRFLOW_HOME"

@@ -202,6 +202,22 @@ def s3_connection(endpoint_url: str, bucket: str, region: str, access_key: str, 
     }
 
 
+def redis_connection(url: str) -> dict[str, Any]:
+    """The ``qflow_redis`` Airflow connection (as JSON fields) for a redis:// URL."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn: dict[str, Any] = {
+        "conn_type": "redis",
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 6379,
+        "schema": parts.path.lstrip("/") or "0",
+    }
+    if parts.password:
+        conn["password"] = parts.password
+    return conn
+
+
 def deployment_settings(env: Mapping[str, str], *, triggerers: int, workers: int, volumes: int) -> dict[str, Any]:
     """The deployment's shape, from the environment its Airflow components run with: what
     ``docker-compose.yaml`` and ``make up-cluster`` must agree on. Hosts and passwords are left out
@@ -326,6 +342,9 @@ class Cluster:
                 "AIRFLOW_CONN_QFLOW_S3": json.dumps(
                     s3_connection(cfg.s3_endpoint, cfg.bucket, cfg.region, access_key, secret_key)
                 ),
+                # Data-set announcements on the cluster's Redis (the publisher and the AssetWatchers).
+                "QFLOW_REDIS_URL": cfg.redis,
+                "AIRFLOW_CONN_QFLOW_REDIS": json.dumps(redis_connection(cfg.redis)),
                 "GX_ANALYTICS_ENABLED": "False",
                 "AIRFLOW_HOME": str(cfg.airflow_home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),

@@ -44,6 +44,17 @@ def from_dataset_version(field: str) -> str:
     return "{{ " + dataset_version_expression(field) + " }}"
 
 
+def effective_params(context: Any) -> dict[str, Any]:
+    """The run's Params as its stages saw them: on an asset-triggered run, with what the version set
+    (so work re-run later — pending_rerun — runs on the same version, not on the defaults)."""
+    params = dict(context["params"]) if context.get("params") else {}
+    try:
+        overrides = context["ti"].xcom_pull(task_ids=TASK_ID) or {}
+    except Exception:  # a DAG without the task (xcom_pull of an unknown task id)
+        overrides = {}
+    return params | {k: v for k, v in dict(overrides).items() if k != "dataset_version"}
+
+
 class DatasetVersionOperator(BaseOperator):
     ui_color = "#eaf7ea"
 
@@ -83,13 +94,13 @@ class DatasetVersionOperator(BaseOperator):
         if current is None or stream_id_key(str(current)) < stream_id_key(through):
             state.set(CURSOR_KEY, through)
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Any) -> dict[str, Any] | None:
         from include.data.published import DatasetEventError, DatasetVersionRecord, announced_through, resolve
 
         received = self._received(context)
         if not received:
             self.log.info("no asset event triggered this run: it runs on its Params")
-            return {}
+            return None  # no XCom: from_dataset_version falls back to the Params
         store = ArtifactStoreHook(self.aws_conn_id).get_store()
         dag_id, run_id = self.dag_id, context["run_id"]
         try:

@@ -73,8 +73,9 @@ class FallbackTiersMixin:
             return hit[1]
 
         def pending(reason: str) -> None:
-            params = dict(context["params"]) if context.get("params") else {}
-            PendingQueue().add(self.dag_id, context["run_id"], self.task_id, params, reason)
+            from operators.operators.datasets import effective_params
+
+            PendingQueue().add(self.dag_id, context["run_id"], self.task_id, effective_params(context), reason)
 
         outcome = run_tiers(
             quantum=quantum,

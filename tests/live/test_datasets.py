@@ -51,8 +51,6 @@ def event_stack(s3_settings: S3Settings, qflow_env: dict[str, str], stream_prefi
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "QFLOW_DATASET_STREAM_PREFIX": stream_prefix,
-            "QFLOW_REDIS_URL": REDIS,
-            "AIRFLOW_CONN_QFLOW_REDIS": REDIS,
         },
     )
     try:
