@@ -58,7 +58,9 @@ def test_shape_and_param_form() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(DAGS / "vqc_classifier.py")).dags["vqc_classifier"]
-    assert set(dag.task_ids) == TASKS
+    assert set(dag.task_ids) == TASKS | {"dataset_version"}
+    # dataset_version decides what an asset-triggered run trains on; a manual run uses its Params.
+    assert dag.get_task("load").upstream_task_ids == {"dataset_version"}
     assert dag.get_task("validate_raw").upstream_task_ids == {"load"}
     assert dag.get_task("preprocess").upstream_task_ids == {"load", "validate_raw"}
     assert dag.get_task("encode").upstream_task_ids == {"preprocess", "validate_features"}
