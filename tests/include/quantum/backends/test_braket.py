@@ -474,3 +474,15 @@ def test_the_qaoa_loop_runs_on_braket_local_through_the_protocol_and_is_reproduc
     assert len(first.iterations) == 8
     assert [r.energy for r in first.iterations] == [r.energy for r in second.iterations]  # seeded
     assert 0 < first.expected_cut <= 9 and {e.backend for e in first.evaluations} == {"braket:local"}
+
+
+def test_a_braket_exception_is_structural_and_names_braket() -> None:
+    """Braket's own exception types (here its OpenQASM parser's, on a broken program) map to structural."""
+    from braket.devices import LocalSimulator
+    from braket.ir.openqasm import Program
+
+    with pytest.raises(Exception) as raised:
+        LocalSimulator("braket_sv").run(Program(source="OPENQASM 3.0;\nqubit[1] q;\nh q[0"), shots=10).result()
+    assert type(raised.value).__module__.startswith("braket.")
+    error = classify(raised.value)
+    assert type(error) is StructuralQuantumError and str(error).startswith("[structural] Braket ")
