@@ -89,6 +89,10 @@ BRAKET_DEVICES: dict[str, str] = {
     "rigetti_ankaa_3": "arn:aws:braket:us-west-1::device/qpu/rigetti/Ankaa-3",
 }
 
+# Every braket:aws task carries its job's idempotency key as a tag: the ledger records the task ARN
+# once Braket accepts it; a task accepted but never recorded (a crash in between) is found by it.
+IDEMPOTENCY_TAG = "qflow:idempotency_key"
+
 # Braket quantum-task states -> the five the system speaks.
 TASK_STATES: dict[str, JobState] = {
     "CREATED": JobState.QUEUED,
@@ -444,7 +448,10 @@ class BraketAwsBackend(QuantumBackend):
     so a job holds one circuit with one parameter set (the QAOA loop's evaluations and the final
     sample are); a job of more is refused before anything is sent. The provider job id is the task
     ARN plus, after ``#``, which qubit each classical bit reads, so any process (the triggerer, a
-    retried task) can turn the task's measurements into counts.
+    retried task) can turn the task's measurements into counts. Each task is tagged with its job's
+    idempotency key (``IDEMPOTENCY_TAG``); there is no ``find_job`` yet (Braket's task search filters
+    by device, state and time, not by tag), so a task accepted in the instant before the ledger
+    recorded its ARN is found by its tag, by hand.
 
     ``device_factory``/``task_factory`` build the SDK's ``AwsDevice``/``AwsQuantumTask`` (tests pass
     stand-ins for the AWS boundary; nothing else does)."""
@@ -539,7 +546,11 @@ class BraketAwsBackend(QuantumBackend):
         values = None if pub.parameter_values is None else [float(v) for v in np.ravel(pub.parameter_values)]
         inputs = program.bind(values)
         try:
-            task = self._aws_device().run(Program(source=program.source, inputs=inputs), shots=job.shots)
+            task = self._aws_device().run(
+                Program(source=program.source, inputs=inputs),
+                shots=job.shots,
+                tags={IDEMPOTENCY_TAG: job.idempotency_key},
+            )
         except Exception as exc:
             raise classify(exc) from exc
         return f"{task.id}#{','.join(map(str, program.clbit_qubits))}"

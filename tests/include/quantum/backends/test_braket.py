@@ -408,11 +408,13 @@ class StandInDevice:
         self.local = LocalSimulator("braket_sv")
         self.properties = self.local.properties
         self.tasks: dict[str, StandInTask] = {}
+        self.tags: list[dict[str, str]] = []
         self.failures = list(failures or [])
 
-    def run(self, program: Any, shots: int) -> StandInTask:
+    def run(self, program: Any, shots: int, tags: dict[str, str] | None = None) -> StandInTask:
         if self.failures:
             raise self.failures.pop(0)
+        self.tags.append(dict(tags or {}))
         arn = f"arn:aws:braket:us-east-1:123456789012:quantum-task/{len(self.tasks)}"
         self.tasks[arn] = StandInTask(arn, self.local.run(program, shots=shots).result())
         return self.tasks[arn]
@@ -427,6 +429,7 @@ def test_braket_aws_submits_one_task_per_job_and_reads_its_counts_back_in_any_pr
     job = SamplerJob([SamplerPub(isa)], 400, "aws-1")
     job_id = call_with_retries(lambda: backend.submit(job), sleep=lambda s: None)  # throttled once, retried
     assert job_id.startswith("arn:aws:braket:") and "#" in job_id
+    assert device.tags == [{"qflow:idempotency_key": "aws-1"}]  # the task names the work it does
     # Another process (the triggerer) knows only the id: a fresh backend reads status and counts.
     other = BraketAwsBackend("iqm_garnet", device_factory=lambda arn: device, task_factory=lambda a: device.tasks[a])
     assert other.status(job_id).state is JobState.DONE
