@@ -450,8 +450,8 @@ class BraketAwsBackend(QuantumBackend):
     ARN plus, after ``#``, which qubit each classical bit reads, so any process (the triggerer, a
     retried task) can turn the task's measurements into counts. Each task is tagged with its job's
     idempotency key (``IDEMPOTENCY_TAG``); there is no ``find_job`` yet (Braket's task search filters
-    by device, state and time, not by tag), so a task accepted in the instant before the ledger
-    recorded its ARN is found by its tag, by hand.
+    by task, device, job, state and creation time, not by tag), so a task accepted in the instant
+    before the ledger recorded its ARN is found by its tag, by hand.
 
     ``device_factory``/``task_factory`` build the SDK's ``AwsDevice``/``AwsQuantumTask`` (tests pass
     stand-ins for the AWS boundary; nothing else does)."""

@@ -84,7 +84,8 @@ IBM_CODES: dict[int, tuple[ErrorClass, str]] = {
 }
 
 
-# Amazon Braket (AWS API error codes in botocore's ClientError, from the Braket API reference).
+# Amazon Braket: the error codes of botocore's ClientError — the Braket service model's exceptions
+# (botocore/data/braket) and AWS's common ones (ServiceUnavailable, credentials).
 BRAKET_CODES: dict[str, tuple[ErrorClass, str]] = {
     "ThrottlingException": (ErrorClass.TRANSIENT, "Braket throttled the request: back off and retry"),
     "InternalServiceException": (ErrorClass.TRANSIENT, "Braket internal error"),
