@@ -17,8 +17,9 @@ models to circuits only). The conversion is done once per ISA circuit and timed 
 
 Seeds: Braket's local simulators take no seed (each simulation draws its shots from an unseeded
 ``numpy.random.default_rng()``). With a seed, the simulator is Braket's own class with
-``initialize_simulation`` overridden to give each simulation a generator seeded from it, so the
-same work gives the same counts, as on Aer.
+``initialize_simulation`` overridden to give each simulation a generator seeded from it and from
+which run of the job it is (pub, parameter set), so the same work gives the same counts, as on Aer,
+and a job's parameter sets draw independent shot noise.
 
 Jobs run synchronously inside ``submit`` like Aer's; the interface is the same as for queued
 providers. Braket's exceptions are classified by ``errors.classify`` (AWS error codes:
@@ -263,6 +264,10 @@ def _seeded_simulator(kind: str, seed: int) -> Any:
     base = StateVectorSimulator if kind == "sv" else DensityMatrixSimulator
 
     class SeededSimulator(base):  # type: ignore[misc, valid-type]
+        # Which run of the job this is (pub, parameter set): each draws its own stream, the same
+        # one whenever the same job runs again (Aer likewise seeds a job's experiments apart).
+        stream: tuple[int, ...] = ()
+
         def initialize_simulation(self, **kwargs: Any) -> Any:
             simulation = super().initialize_simulation(**kwargs)
             if not hasattr(simulation, "_rng_generator"):  # the generator's home moved: fail, never run unseeded
@@ -270,7 +275,7 @@ def _seeded_simulator(kind: str, seed: int) -> Any:
                     "this amazon-braket-default-simulator keeps no _rng_generator; seeded runs are unsupported",
                     hint="run without a seed, or pin amazon-braket-default-simulator as in requirements.lock",
                 )
-            simulation._rng_generator = np.random.default_rng(seed)
+            simulation._rng_generator = np.random.default_rng([seed, *self.stream])
             return simulation
 
     return SeededSimulator()
@@ -305,6 +310,7 @@ class BraketLocalBackend(QuantumBackend):
         self.name = local_canonical(self.simulator, self.noise)
         self.seed = seed
         self._device: Any = None
+        self._seeded: Any = None  # the seeded simulator instance inside the LocalSimulator
         self._programs = _ProgramCache()
         self._jobs: dict[str, tuple[JobStatus, RawResult]] = {}
 
@@ -313,10 +319,9 @@ class BraketLocalBackend(QuantumBackend):
         if self._device is None:
             from braket.devices import LocalSimulator
 
-            backend = (
-                _seeded_simulator(self.simulator, self.seed) if self.seed is not None else LOCAL_DEVICES[self.simulator]
-            )
-            self._device = LocalSimulator(backend=backend)
+            if self.seed is not None:
+                self._seeded = _seeded_simulator(self.simulator, self.seed)
+            self._device = LocalSimulator(backend=self._seeded or LOCAL_DEVICES[self.simulator])
         return self._device
 
     def properties(self) -> Any:
@@ -397,18 +402,21 @@ class BraketLocalBackend(QuantumBackend):
         convert = execute = 0.0
         counts: list[list[dict[str, int]]] = []
         try:
-            for pub in job.pubs:
+            device = self.device
+            for pub_index, pub in enumerate(job.pubs):
                 (program, runnable), seconds = self._program(pub.circuit)
                 convert += seconds
                 rows = [None] if pub.parameter_values is None else list(np.atleast_2d(pub.parameter_values))
                 sets: list[dict[str, int]] = []
-                for values in rows:
+                for set_index, values in enumerate(rows):
                     inputs = program.bind(None if values is None else [float(v) for v in values])
+                    if self._seeded is not None:
+                        self._seeded.stream = (pub_index, set_index)
                     started = time.perf_counter()
                     with warnings.catch_warnings():
                         # braket:local:dm:0:0 is a noiseless density matrix on purpose (a reference).
                         warnings.filterwarnings("ignore", "You are running a noise-free circuit", UserWarning)
-                        result = self.device.run(runnable, shots=job.shots, inputs=inputs).result()
+                        result = device.run(runnable, shots=job.shots, inputs=inputs).result()
                     execute += time.perf_counter() - started
                     sets.append(
                         counts_from_measurements(result.measurements, result.measured_qubits, program.clbit_qubits)

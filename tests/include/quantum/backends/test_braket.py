@@ -139,6 +139,15 @@ def test_a_seed_makes_braket_counts_reproducible_and_different_seeds_differ() ->
     assert counts(5, "braket:local:dm:0:0") == counts(5, "braket:local:dm:0:0")
     unseeded = counts(None)  # Braket's own unseeded sampler still answers
     assert sum(unseeded.values()) == 2000
+    # Within one job, each parameter set draws its own shot noise (the same angles three times).
+    backend = BraketLocalBackend("braket:local", seed=5)
+    isa = transpile(circuit, target=backend.target(), seed_transpiler=7)
+    same = backend.run(SamplerJob([SamplerPub(isa, np.asarray([theta] * 3))], 2000, "three")).counts[0]
+    assert same[0] != same[1] != same[2] != same[0]
+    again = BraketLocalBackend("braket:local", seed=5).run(
+        SamplerJob([SamplerPub(isa, np.asarray([theta] * 3))], 2000, "x")
+    )
+    assert [dict(c) for c in again.counts[0]] == [dict(c) for c in same]
 
 
 def test_same_qaoa_instance_on_aer_and_braket_local_gives_the_same_distribution_within_shot_noise() -> None:
