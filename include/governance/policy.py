@@ -23,18 +23,23 @@ class PolicyError(ValueError):
 
 
 class CostModel(BaseModel):
+    """What one job costs: ``per_task`` once per job (Braket's per-task fee: a Braket job is one
+    task), ``per_shot`` for each shot, and ``per_quantum_second`` of usage (estimated from
+    ``estimated_seconds_per_shot`` until the provider reports it)."""
+
     model_config = ConfigDict(extra="forbid")
+    per_task: float = Field(0.0, ge=0)
     per_shot: float = Field(0.0, ge=0)
     per_quantum_second: float = Field(0.0, ge=0)
     estimated_seconds_per_shot: float = Field(0.0, ge=0)
 
     def estimate(self, shots: int) -> float:
-        return shots * self.per_shot + shots * self.estimated_seconds_per_shot * self.per_quantum_second
+        return self.per_task + shots * self.per_shot + shots * self.estimated_seconds_per_shot * self.per_quantum_second
 
     def settle(self, shots: int, usage_seconds: float | None) -> float:
         """The real cost once the provider reports usage (falls back to the estimate)."""
         if self.per_quantum_second and usage_seconds is not None:
-            return shots * self.per_shot + usage_seconds * self.per_quantum_second
+            return self.per_task + shots * self.per_shot + usage_seconds * self.per_quantum_second
         return self.estimate(shots)
 
 

@@ -220,3 +220,22 @@ def test_loop_on_an_ibm_fake_backend_runs_held_in_one_session_closed_afterwards(
     assert session_id.startswith("local-session-")
     assert output.count(f"session {session_id} open") == 1 and output.count(f"session {session_id} closed") == 1
     assert "deferring" not in output
+
+
+def test_loop_and_sample_on_braket_local_run_held_and_store_the_shared_schema(
+    qflow_env: dict[str, str], store: ArtifactStore, tmp_path: Path
+) -> None:
+    """The form's `braket:local` for both backends: Amazon Braket's LocalSimulator runs every
+    evaluation held in the task (in process, like Aer) and the final sample, normalised into the
+    same result schema, its conversion to OpenQASM 3 counted as compile time."""
+    env = {**qflow_env, "QFLOW_LEDGER_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+    conf = {"n_nodes": 4, "degree": 2, "reps": 1, "shots": 256, "max_iterations": 4, "seed": 3}
+    run_id, state, output = dags_test(env, {**conf, "loop_backend": "braket:local", "backend": "braket:local"})
+    assert state == "success", output[-4000:]
+    base = f"runs/qaoa_maxcut/{safe_key_part(run_id)}"
+    manifest = store.read_manifest(store.uri(f"{base}/optimise/manifest.json"))
+    assert manifest["params"]["backends"] == {"braket:local": 4}
+    assert [e["mode"] for e in manifest["measurements"]["evaluations"]] == ["held"] * 4
+    sample = store.read_table(store.uri(f"{base}/sample/data.parquet"))
+    assert set(sample["backend"]) == {"braket:local"} and int(sample["count"].sum()) == 256
+    assert (sample["compile_seconds"] > 0).all() and (sample["execute_seconds"] > 0).all()

@@ -17,6 +17,8 @@ LOOP_BACKENDS: dict[str, str] = {
     "aer:fake_sherbrooke": "Aer with IBM Sherbrooke's noise (127 qubits; slow)",
     "jobservice:fake_manila": "the local job service (a queued provider; 5 qubits)",
     "ibm:fake_manila": "qiskit-ibm-runtime's local mode (Manila, 5 qubits), one session per loop",
+    "braket:local": "Amazon Braket's local state-vector simulator in this worker (26 qubits)",
+    "braket:local:dm": "Braket's local density-matrix simulator, depolarising noise 0.001/0.01 (13 qubits; slow)",
 }
 
 

@@ -84,6 +84,33 @@ IBM_CODES: dict[int, tuple[ErrorClass, str]] = {
 }
 
 
+# Amazon Braket: the error codes of botocore's ClientError — the Braket service model's exceptions
+# (botocore/data/braket) and AWS's common ones (ServiceUnavailable, credentials).
+BRAKET_CODES: dict[str, tuple[ErrorClass, str]] = {
+    "ThrottlingException": (ErrorClass.TRANSIENT, "Braket throttled the request: back off and retry"),
+    "InternalServiceException": (ErrorClass.TRANSIENT, "Braket internal error"),
+    "ServiceUnavailableException": (ErrorClass.TRANSIENT, "Braket is unavailable: retry later"),
+    "DeviceOfflineException": (ErrorClass.TRANSIENT, "the Braket device is offline: retry in its availability window"),
+    "DeviceRetiredException": (ErrorClass.STRUCTURAL, "the Braket device is retired: choose another braket:aws device"),
+    "ValidationException": (ErrorClass.STRUCTURAL, "Braket refused the task: check the circuit against the device"),
+    "ResourceNotFoundException": (ErrorClass.STRUCTURAL, "Braket does not know this device or task"),
+    "ConflictException": (ErrorClass.STRUCTURAL, "the Braket request conflicts with the resource's state"),
+    "AccessDeniedException": (ErrorClass.AUTH, "not authorised for Braket: check the AWS credentials and IAM policy"),
+    "UnrecognizedClientException": (ErrorClass.AUTH, "AWS does not recognise the credentials"),
+    "ExpiredTokenException": (ErrorClass.AUTH, "the AWS session token has expired: refresh the credentials"),
+    "ServiceQuotaExceededException": (ErrorClass.QUOTA, "a Braket service quota is exhausted"),
+}
+_AWS_TRANSIENT = {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"}
+_AWS_AUTH = {"NoCredentialsError", "PartialCredentialsError", "NoAuthTokenError"}
+
+
+def from_braket_code(code: str, message: str = "") -> QuantumError:
+    error_class, meaning = BRAKET_CODES.get(code, (ErrorClass.STRUCTURAL, "unknown Braket error code"))
+    if code == "ResourceNotFoundException" and "task" in message.lower():
+        return UnknownJobError(f"{meaning}: {message}", code=code)
+    return _BY_CLASS[error_class](f"{meaning}{': ' + message if message else ''}", code=code)
+
+
 def from_ibm_code(code: int | str, message: str = "") -> QuantumError:
     try:
         number = int(code)
@@ -119,6 +146,15 @@ def classify(exc: BaseException) -> QuantumError:
     network = {"ConnectError", "ReadTimeout", "ConnectTimeout", "RemoteProtocolError"}
     if isinstance(exc, TimeoutError | ConnectionError) or name in network:
         return TransientQuantumError(f"{name}: {text or 'connection problem'}")
+    if name == "ClientError" and isinstance(getattr(exc, "response", None), dict):  # botocore: AWS answered
+        error = exc.response.get("Error", {})  # type: ignore[attr-defined]
+        return from_braket_code(str(error.get("Code", "")), str(error.get("Message", "")))
+    if name in _AWS_TRANSIENT:
+        return TransientQuantumError(f"{name}: {text or 'AWS connection problem'}")
+    if name in _AWS_AUTH:
+        return AuthQuantumError(f"{name}: {text}", hint="Set AWS credentials (environment or instance role)")
+    if type(exc).__module__.startswith("braket."):  # the Braket SDK or its local simulator refused the work
+        return StructuralQuantumError(f"Braket {name}: {text}", hint="check the circuit against the Braket target")
     if name == "IBMNotAuthorizedError":
         return AuthQuantumError(text, hint="Check the token and instance in the Airflow connection")
     if name in {"RequestsApiError", "IBMRuntimeError", "RuntimeJobFailureError", "IBMBackendApiError"}:

@@ -7,6 +7,10 @@ jobservice[:<fake backend>]                         the local job service (URL f
                                                     name, the device the service emulates
 ibm:<backend name>                                  IBM Quantum via qiskit-ibm-runtime (token from the
                                                     connection); ibm:fake_<name> runs its local testing mode
+braket:local                                        Amazon Braket's LocalSimulator, state vector, in process
+braket:local:dm[:<p1>[:<p2>]]                       its density-matrix simulator with depolarising noise
+                                                    (one-qubit p1, two-qubit p2 gate error; default 0.001, 0.01)
+braket:aws:<device>                                 a Braket device on AWS (amazon_braket.BRAKET_DEVICES)
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from include.quantum.backends.aer import METHODS, AerBackend
+from include.quantum.backends.amazon_braket import BRAKET_DEVICES, local_canonical, parse_local_spec
 from include.quantum.backends.base import QuantumBackend
 from include.quantum.backends.errors import StructuralQuantumError
 
@@ -26,6 +31,8 @@ BACKEND_SPECS = (
     "aer:fake_sherbrooke",
     "aer:statevector:fake_kolkata",
     "jobservice:fake_manila",
+    "braket:local",
+    "braket:local:dm",
 )
 
 
@@ -52,6 +59,9 @@ FAMILY_RULES = {
     "ibm_local": FamilyRules("qflow_aer", durable_jobs=False, deferrable=False),
     "jobservice": FamilyRules("qflow_jobservice", durable_jobs=True, deferrable=True),  # jobs in flight
     "ibm": FamilyRules("qflow_ibm", durable_jobs=True, deferrable=True),  # IBM hardware: one at a time
+    # Braket's LocalSimulator runs inside the submitting process, like Aer: bounded by cores.
+    "braket_local": FamilyRules("qflow_aer", durable_jobs=False, deferrable=False),
+    "braket": FamilyRules("qflow_braket", durable_jobs=True, deferrable=True),  # Braket tasks on AWS
 }
 FAMILY_POOLS = {family: rules.pool for family, rules in FAMILY_RULES.items()}
 
@@ -94,6 +104,16 @@ def backend_profile(spec: str) -> BackendProfile:
         canonical, family = spec, ("ibm_local" if detail.lower().startswith("fake") else "ibm")
     elif kind == "jobservice":
         canonical, family = spec, "jobservice"  # bare "jobservice": the device the service emulates
+    elif kind == "braket" and detail.startswith("aws:"):
+        device = detail.partition(":")[2]
+        if device not in BRAKET_DEVICES:
+            raise StructuralQuantumError(
+                f"backend={spec!r} is not a known Braket device",
+                hint="use one of " + ", ".join(f"braket:aws:{name}" for name in BRAKET_DEVICES),
+            )
+        canonical, family = spec, "braket"
+    elif kind == "braket":
+        canonical, family = local_canonical(*parse_local_spec(detail)), "braket_local"
     else:
         raise StructuralQuantumError(
             f"backend={spec!r} is not a known backend", hint=f"use one of {', '.join(BACKEND_SPECS)}"
@@ -125,6 +145,12 @@ def make_backend(spec: str, *, seed: int | None = None, url: str | None = None, 
         # "jobservice" alone: whatever device the service emulates (it says so at /backend).
         backend: QuantumBackend = jobservice.JobServiceBackend(url=url, backend_name=detail or None, **options)
         return backend
+    if kind == "braket":
+        from include.quantum.backends import amazon_braket
+
+        if detail.startswith("aws:"):
+            return amazon_braket.BraketAwsBackend(detail.partition(":")[2], seed=seed, **options)
+        return amazon_braket.BraketLocalBackend(spec, seed=seed)
     raise StructuralQuantumError(
         f"backend={spec!r} is not a known backend", hint=f"use one of {', '.join(BACKEND_SPECS)}"
     )

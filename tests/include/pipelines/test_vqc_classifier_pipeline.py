@@ -290,3 +290,18 @@ def test_preprocessing_is_never_reused_when_the_code_version_is_unknown(
         assert params["reuse"].startswith("disabled: code version unknown")
     finally:
         versions._git_commit.cache_clear()
+
+
+def test_training_runs_on_braket_local(store: ArtifactStore, prefix: str) -> None:
+    """The form offers braket:local for the VQC's loop too: every evaluation (the whole train split,
+    one parameter set per sample) runs on Braket's LocalSimulator, seeded, and repeats exactly."""
+    params = VQCClassifierParams(**{**SMALL.__dict__, "loop_backend": "braket:local", "max_iterations": 3})
+    _, _, features = through_features(store, prefix, params, f"{prefix}/cache")
+    encoding = stage_encode(store, prefix, features, stage_validate_features(store, prefix, features), params)
+    first = stage_train(store, prefix, features, encoding, params)
+    train = store.read_manifest(first.uri)
+    assert train["params"]["backend"] == "braket:local" and train["params"]["backends"] == {"braket:local": 3}
+    trace = store.read_table(first)
+    assert ((trace["train_accuracy"] >= 0) & (trace["train_accuracy"] <= 1)).all()
+    again = stage_train(store, f"{prefix}/again", features, encoding, params)
+    assert store.read_table(again)["loss"].tolist() == trace["loss"].tolist()

@@ -111,4 +111,4 @@ def test_profiles_route_families_to_their_pools_and_unknown_specs_fail_naming_th
     assert backend_profile("ibm:ibm_brisbane").pool == "qflow_ibm"
     assert backend_profile("ibm:fake_manila").pool == "qflow_aer"  # local testing mode: in process
     with pytest.raises(StructuralQuantumError, match=r"not a known backend.*aer:statevector"):
-        backend_profile("braket:sv1")
+        backend_profile("quantinuum:h1")
