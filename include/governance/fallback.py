@@ -167,7 +167,6 @@ class FallbackLog:
         run_id: str,
         task_id: str,
         backend: str,
-        now: datetime | None = None,
     ) -> None:
         label = outcome.label()
         values: dict[str, Any] = dict(
@@ -176,7 +175,7 @@ class FallbackLog:
             tier_name=str(label["tier_name"]),
             reason=outcome.reason,
             attempts=json.dumps(label["attempts"]),
-            recorded_at=now or datetime.now(UTC),
+            recorded_at=datetime.now(UTC),
         )
         where = (
             fallback_events.c.dag_id == dag_id,
@@ -190,11 +189,9 @@ class FallbackLog:
             with self.engine.begin() as conn:
                 conn.execute(fallback_events.update().where(*where).values(**values))
 
-    def events(self, since: datetime | None = None, limit: int = 100) -> list[FallbackEvent]:
-        """The latest events first (optionally only those recorded at or after ``since``)."""
+    def events(self, limit: int = 100) -> list[FallbackEvent]:
+        """The latest ``limit`` events, newest first."""
         query = sa.select(fallback_events).order_by(fallback_events.c.recorded_at.desc(), fallback_events.c.id.desc())
-        if since is not None:
-            query = query.where(fallback_events.c.recorded_at >= since)
         with self.engine.connect() as conn:
             rows = conn.execute(query.limit(limit)).all()
         return [

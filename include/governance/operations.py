@@ -109,13 +109,17 @@ class Operations:
         for backend, count, submitting, oldest, mean_epoch in rows:
             oldest_at = _utc(oldest)
             assert oldest_at is not None
+            longest = (now - oldest_at).total_seconds()
+            # SQLite's julianday() keeps whole milliseconds: the mean may come out up to 1 ms past
+            # the longest wait, which it cannot be.
+            mean = min(now.timestamp() - float(mean_epoch), longest)
             out.append(
                 {
                     "backend": backend,
                     "jobs": int(count),
                     "submitting": int(submitting or 0),
-                    "longest_wait_seconds": round((now - oldest_at).total_seconds(), 3),
-                    "mean_wait_seconds": round(now.timestamp() - float(mean_epoch), 3),
+                    "longest_wait_seconds": round(longest, 3),
+                    "mean_wait_seconds": round(mean, 3),
                     "oldest_claimed_at": oldest_at.isoformat(),
                 }
             )
