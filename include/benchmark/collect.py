@@ -249,3 +249,29 @@ def store_report(
 
 def report_index_uri(report_ref: ArtifactRef) -> str:
     return report_ref.uri.rsplit("/", 1)[0] + "/index.html"
+
+
+def latest_report(store: ArtifactStore, look_back: int = 20, nights_prefix: str | None = None) -> dict[str, Any] | None:
+    """The newest night that has a stored report: its run id, headline, and the URIs of its
+    ``index.html`` and manifest; None when no night has one. Nights are ordered by their run id's
+    date part (``scheduled__<date>``, ``manual__<date>``); the ``look_back`` newest are tried, newest
+    first, so a night still running (no report yet) yields the one before it."""
+    from include.benchmark.grid import NIGHTS_PREFIX
+
+    def run_date(night_uri: str) -> str:
+        name = night_uri.rstrip("/").rsplit("/", 1)[-1]
+        return name.partition("__")[2] or name
+
+    by_date = sorted(store.child_prefixes(store.uri(nights_prefix or NIGHTS_PREFIX)), key=run_date, reverse=True)
+    for night_uri in by_date[:look_back]:
+        manifest_uri = f"{night_uri}report/manifest.json"
+        if not store.exists(manifest_uri):
+            continue
+        manifest = store.read_manifest(manifest_uri)
+        return {
+            "night": manifest["params"].get("night"),
+            "headline": list(manifest["params"].get("headline", [])),
+            "report_uri": f"{night_uri}report/index.html",
+            "manifest_uri": manifest_uri,
+        }
+    return None

@@ -17,8 +17,13 @@ import enum
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from include.governance.ledger import ledger_engine
 from include.quantum.backends.errors import ErrorClass, QuantumError, TransientQuantumError
 
 if TYPE_CHECKING:
@@ -112,6 +117,97 @@ def run_tiers(
         f"every configured fallback tier was exhausted ({[int(t) for t in tiers]}); last reason: {reason}",
         hint="add a later tier (classical, cached or pending) to the DAG's fallback configuration",
     )
+
+
+metadata = sa.MetaData()
+fallback_events = sa.Table(
+    "qflow_fallback_event",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dag_id", sa.String(250), nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("task_id", sa.String(250), nullable=False),
+    sa.Column("backend", sa.String(200), nullable=False),
+    sa.Column("tier", sa.Integer, nullable=False),
+    sa.Column("tier_name", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Text, nullable=False),  # JSON: the label's attempts before this tier
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.UniqueConstraint("dag_id", "run_id", "task_id", name="uq_fallback_task"),
+)
+
+
+@dataclass(frozen=True)
+class FallbackEvent:
+    dag_id: str
+    run_id: str
+    task_id: str
+    backend: str
+    tier: int
+    tier_name: str
+    reason: str
+    attempts: list[dict[str, Any]]
+    recorded_at: datetime
+
+
+class FallbackLog:
+    """Where each run's fallback tier is recorded beside the other ledgers (the result artifact
+    carries the same label; this makes it queryable: the operations view counts and lists them).
+    One row per task instance: a retried task that falls back again replaces its row."""
+
+    def __init__(self, url: str | None = None, engine: sa.Engine | None = None) -> None:
+        self.engine = engine or ledger_engine(url)
+        metadata.create_all(self.engine)
+
+    def record(
+        self,
+        outcome: TieredOutcome[Any],
+        *,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        backend: str,
+    ) -> None:
+        label = outcome.label()
+        values: dict[str, Any] = dict(
+            backend=backend,
+            tier=int(outcome.tier),
+            tier_name=str(label["tier_name"]),
+            reason=outcome.reason,
+            attempts=json.dumps(label["attempts"]),
+            recorded_at=datetime.now(UTC),
+        )
+        where = (
+            fallback_events.c.dag_id == dag_id,
+            fallback_events.c.run_id == run_id,
+            fallback_events.c.task_id == task_id,
+        )
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(fallback_events.insert().values(dag_id=dag_id, run_id=run_id, task_id=task_id, **values))
+        except IntegrityError:  # this task instance fell back before (a retry): its latest outcome stands
+            with self.engine.begin() as conn:
+                conn.execute(fallback_events.update().where(*where).values(**values))
+
+    def events(self, limit: int = 100) -> list[FallbackEvent]:
+        """The latest ``limit`` events, newest first."""
+        query = sa.select(fallback_events).order_by(fallback_events.c.recorded_at.desc(), fallback_events.c.id.desc())
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit)).all()
+        return [
+            FallbackEvent(
+                r.dag_id,
+                r.run_id,
+                r.task_id,
+                r.backend,
+                int(r.tier),
+                r.tier_name,
+                r.reason,
+                json.loads(r.attempts),
+                r.recorded_at,
+            )
+            for r in rows
+        ]
 
 
 class FallbackConfigError(ValueError):

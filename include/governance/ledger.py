@@ -32,9 +32,15 @@ jobs = sa.Table(
     sa.Column("result_uri", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # The operations view's reads: jobs in flight (by state) and the last day's outcomes (by when
+    # they last changed). Ledgers created before these exist get them from ensure_indexes().
+    sa.Index("ix_qflow_quantum_jobs_state", "state"),
+    sa.Index("ix_qflow_quantum_jobs_updated_at", "updated_at"),
 )
 
 SUBMITTING = "SUBMITTING"  # claimed; the provider call may or may not have happened
+# A job's ledger state once nothing more will happen to it (the provider's terminal states).
+TERMINAL_STATES = ("DONE", "ERROR", "CANCELLED")
 
 
 @dataclass(frozen=True)
@@ -171,7 +177,19 @@ LEDGER_TABLES = (
     "qflow_pending_work",
     "qflow_quantum_value",
     "qflow_routing_decision",
+    "qflow_fallback_event",
 )
+
+
+def ensure_indexes(engine: sa.Engine, tables: tuple[sa.Table, ...]) -> None:
+    """Create the indexes ``tables`` declare that an older ledger lacks (``create_all`` adds only
+    missing tables, never an index to a table that exists)."""
+    inspector = sa.inspect(engine)
+    for table in tables:
+        present = {i["name"] for i in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in present:
+                index.create(engine, checkfirst=True)
 
 
 def init_ledger(url: str | None = None) -> list[str]:
@@ -179,6 +197,7 @@ def init_ledger(url: str | None = None) -> list[str]:
     (through the server's ``postgres`` database, as the URL's user); then every ledger table, with
     the migrations each opener applies. Returns what it did, one line per step; a no-op when ready."""
     from include.governance.budget import SpendLedger
+    from include.governance.fallback import FallbackLog
     from include.governance.pending import PendingQueue
     from include.governance.quantum_value import QuantumValueRecord
 
@@ -203,6 +222,8 @@ def init_ledger(url: str | None = None) -> list[str]:
     SpendLedger(engine=engine)
     PendingQueue(engine=engine)
     QuantumValueRecord(engine=engine)
+    FallbackLog(engine=engine)
+    ensure_indexes(engine, (jobs,))
     created = sorted(set(sa.inspect(engine).get_table_names()) - before)
     if created:
         done.append(f"created tables {', '.join(created)}")

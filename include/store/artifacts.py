@@ -168,6 +168,16 @@ class ArtifactStore:
             uris.extend(f"s3://{bucket}/{item['Key']}" for item in page.get("Contents", []))
         return sorted(uris)
 
+    def child_prefixes(self, prefix_uri: str) -> list[str]:
+        """The "folders" directly under ``prefix_uri`` (S3 common prefixes; no object listing)."""
+        bucket, prefix = split_s3_uri(prefix_uri)
+        prefix = prefix.rstrip("/") + "/"
+        found: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+            found.extend(f"s3://{bucket}/{item['Prefix']}" for item in page.get("CommonPrefixes", []))
+        return sorted(found)
+
     def source_ref(self, uri: str) -> ArtifactRef:
         """Reference an input object, pinning its current content hash. A published data-set version
         (include.data.published) has a manifest beside it that records this object: the reference

@@ -45,7 +45,7 @@ class FallbackTiersMixin:
     ) -> ArtifactRef:
         """Quantum failed for a reason a fallback may cover: try the configured tiers, label the result.
         Structural and auth errors (and runs configured with tier 1 only) fail the task instead."""
-        from include.governance.fallback import FallbackTier, ResultCache, classical_counts, run_tiers
+        from include.governance.fallback import FallbackLog, FallbackTier, ResultCache, classical_counts, run_tiers
         from include.governance.pending import PendingQueue
 
         tiers = FallbackTierSet(self.fallback_tiers)
@@ -86,6 +86,10 @@ class FallbackTiersMixin:
             route_to_classical=route_to_classical,
         )
         self.log.warning("fallback: tier %d (%s) — %s", int(outcome.tier), outcome.tier.name.lower(), outcome.reason)
+        # Queryable beside the other ledgers (the operations view lists the tiers taken and why).
+        FallbackLog().record(
+            outcome, dag_id=self.dag_id, run_id=str(context["run_id"]), task_id=self.task_id, backend=self.backend
+        )
         produced_by = {
             FallbackTier.CLASSICAL: "classical",
             FallbackTier.CACHED: "cache",

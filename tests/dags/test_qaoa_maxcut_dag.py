@@ -124,6 +124,7 @@ def test_budget_exhausted_falls_back_to_the_classical_tier_and_spends_nothing(
     qflow_env: dict[str, str], store: ArtifactStore, tmp_path: Path
 ) -> None:
     from include.governance.budget import SpendLedger
+    from include.governance.fallback import FallbackLog
 
     policy = (Path(__file__).resolve().parents[2] / "include" / "governance" / "policy.yaml").read_text()
     # The final sample's backend (aer = aer:automatic) costs 0.01 a shot; the loop's (statevector) is free.
@@ -148,6 +149,11 @@ def test_budget_exhausted_falls_back_to_the_classical_tier_and_spends_nothing(
     summary = store.read_table(store.uri(f"{base}/summary/data.parquet")).iloc[0]
     assert summary["sample_tier"] == 2
     assert SpendLedger(ledger_url).usage("dev").spend_today == 0  # nothing spent, nothing submitted
+    # The tier taken is queryable in the ledger too (the operations view reads it), with its reason.
+    [event] = FallbackLog(ledger_url).events()
+    assert (event.dag_id, event.run_id, event.task_id, event.tier) == ("qaoa_maxcut", run_id, "sample", 2)
+    assert event.reason == label["reason"] and "spend today budget 5" in event.reason
+    assert event.attempts == label["attempts"]
 
 
 def test_quantum_value_routes_a_useless_workload_to_classical_and_records_useful_runs(

@@ -40,5 +40,7 @@ def test_the_wheel_holds_only_qflows_packages_and_the_policy(wheel_names: list[s
         for path in (REPO / top).rglob("*")
         if path.suffix == ".py" and "__pycache__" not in path.parts
     }
-    # Python modules of the source tree and the policy, nothing else (no caches, tests, notebooks).
-    assert shipped == sources | {"include/governance/policy.yaml"}, sorted(shipped ^ sources)
+    # Python modules of the source tree, the policy and the operations view's page, nothing else
+    # (no caches, tests, notebooks).
+    data = {"include/governance/policy.yaml", "operators/ops_view.html"}
+    assert shipped == sources | data, sorted(shipped ^ sources)
