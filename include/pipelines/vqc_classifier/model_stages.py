@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from include.data.datasets import DataSpecError
+from include.data.validation import raise_with_stored_report
 from include.pipelines.vqc_classifier.data_stages import (
-    _raise_for_failures,
     _require_passed,
     _seconds,
     _store_validation,
@@ -303,7 +303,7 @@ def stage_evaluate(
     check = _store_validation(
         store, prefix, "validation_results", report, [train, features], {"shots": config.shots}, started
     )
-    _raise_for_failures(report, check)
+    raise_with_stored_report(report, check)
     quality = score("vqc", y, predicted, 0.0, predict_seconds)
     return store.put_table(
         prefix,
