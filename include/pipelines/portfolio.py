@@ -56,7 +56,7 @@ class PortfolioParams:
     lookback_days: int = 252
     holdout_days: int = 63
     max_gap_days: int = 7
-    reps: int = 1
+    reps: int = 2
     shots: int = 1024
     optimiser: str = "COBYLA"
     max_iterations: int = 40
