@@ -44,6 +44,7 @@ class ExactSolution:
     objective: float
     worst_objective: float  # the worst feasible selection: the approximation gap's scale
     evaluations: int
+    mean_objective: float  # over every feasible selection: what a uniformly random one scores on average
 
 
 def exact(problem: PortfolioProblem, chunk: int = 1 << 15) -> ExactSolution:
@@ -54,7 +55,7 @@ def exact(problem: PortfolioProblem, chunk: int = 1 << 15) -> ExactSolution:
     bits = feasible_selections(problem.n_assets, problem.k)
     values = np.concatenate([problem.objectives(bits[s : s + chunk]) for s in range(0, len(bits), chunk)])
     best = int(np.argmin(values))
-    return ExactSolution(bits[best].copy(), float(values[best]), float(values.max()), len(bits))
+    return ExactSolution(bits[best].copy(), float(values[best]), float(values.max()), len(bits), float(values.mean()))
 
 
 def greedy(problem: PortfolioProblem) -> tuple[np.ndarray, int]:

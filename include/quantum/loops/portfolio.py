@@ -36,6 +36,10 @@ class PortfolioObjective:
             "best_feasible_bitstring": stats.best_feasible_bitstring,
             # None, not NaN, when no shot was feasible: the checkpoint is JSON
             "best_feasible_objective": None if math.isnan(best) else best,
+            # the mean objective over the feasible shots: what one feasible shot gives on average
+            "expected_feasible_objective": None
+            if math.isnan(stats.expected_feasible_objective)
+            else stats.expected_feasible_objective,
         }
 
 
@@ -56,6 +60,7 @@ class PortfolioLoopResult:
     best_value: float
     expected_value: float
     feasible_probability: float  # at best_parameters
+    expected_feasible_objective: float  # at best_parameters (NaN: no feasible shot there)
     best_feasible_bitstring: str  # the best feasible selection sampled in any evaluation ("" if none)
     best_feasible_objective: float
     evaluations: list[Evaluation] = field(default_factory=list)
@@ -79,6 +84,9 @@ class PortfolioLoopResult:
             best_value=best.value if best else math.nan,
             expected_value=float(best.metrics["expected_value"]) if best else math.nan,
             feasible_probability=float(best.metrics["feasible_probability"]) if best else math.nan,
+            expected_feasible_objective=float(best.metrics.get("expected_feasible_objective") or math.nan)
+            if best
+            else math.nan,
             best_feasible_bitstring=best_bitstring,
             best_feasible_objective=best_so_far if best_bitstring else math.nan,
             evaluations=outcome.evaluations,
