@@ -430,22 +430,12 @@ def stage_optimise(
 ) -> ArtifactRef:
     """The QAOA loop held in this process on ``params.loop_backend`` (the plain-Python path; the
     Airflow loop operator runs the same loop and defers between evaluations where the backend queues)."""
-    from include.quantum.backends.registry import make_backend
-    from include.quantum.loops.engine import run_held
-    from include.quantum.submission import idempotency_key, local_protocol
+    from include.pipelines.loop_stage import held_loop_stage
 
-    started = time.perf_counter()
-    if protocol is None:
-        from include.quantum.backends.jobservice import default_url
-
-        url = default_url() if params.loop_backend.startswith("jobservice") else None
-        protocol = local_protocol(make_backend(params.loop_backend, seed=params.seed, url=url))
     run = run or ["portfolio_optimisation", prefix, "optimise", -1]
-    loop, inputs = portfolio_loop(
-        store, prefix, model, encoding, params, protocol=protocol, run=run, allow_deferral=False
+    return held_loop_stage(
+        store, prefix, [model, encoding], params, portfolio_loop, store_optimise, run=run, protocol=protocol
     )
-    run_held(loop, idempotency_key("loop", None, params.shots, loop.backend.name, [*run, "loop"]))
-    return store_optimise(store, prefix, params, loop, inputs, seconds=time.perf_counter() - started)
 
 
 def stage_baselines(

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from operators.links import ArtifactManifestLink, DataDocsLink
-from operators.operators.base import ArtifactStageOperator
+from operators.operators.base import ArtifactStageOperator, ValidationStageOperator
 from operators.operators.loop import VariationalLoopOperator
 
 if TYPE_CHECKING:
@@ -43,31 +42,15 @@ class PortfolioPricesOperator(_PortfolioOperator):
         return stage_prices(store, prefix, self.params_obj())
 
 
-class PortfolioValidateOperator(_PortfolioOperator):
+class PortfolioValidateOperator(ValidationStageOperator, _PortfolioOperator):
     """The GX price suite on the run's window; a failure stops the run before any model or job.
     Its report and GX Data Docs are stored (the "GX Data Docs" link, also on a failed task)."""
 
     template_fields = ("problem", "prices")
-    ui_color = "#fff4d6"
-    operator_extra_links = (ArtifactManifestLink(), DataDocsLink())  # type: ignore[assignment]
 
     def __init__(self, *, prices: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.prices = prices
-
-    def execute(self, context: Any) -> dict[str, str | None]:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from include.data.validation import ValidationFailed
-        from operators.links import FAILED_REPORT_KEY
-
-        try:
-            return super().execute(context)
-        except AirflowFailException as exc:
-            failed = exc.__cause__
-            if isinstance(failed, ValidationFailed) and failed.artifact is not None:
-                context["ti"].xcom_push(key=FAILED_REPORT_KEY, value=failed.artifact.to_xcom())
-            raise
 
     def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
         from include.pipelines.portfolio import stage_validate

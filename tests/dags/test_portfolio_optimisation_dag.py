@@ -173,6 +173,17 @@ def test_bad_input_fails_naming_the_field_and_spends_nothing(
             ).fetchall()
         )
     assert [task for task, s in states.items() if s == "failed"] == [failed_task], states
+    if failed_task == "validate":  # the failed task still links its Data Docs (pushed before failing)
+        with sqlite3.connect(Path(os.environ["AIRFLOW_HOME"]) / "airflow.db") as conn:
+            links = dict(
+                conn.execute(
+                    "select \"key\", value from xcom where dag_id='portfolio_optimisation' and run_id=? "
+                    "and task_id='validate'",
+                    (run_id,),
+                ).fetchall()
+            )
+        assert "return_value" not in links
+        assert json.loads(links["_link_DataDocsLink"]).endswith("/validation/data_docs.html")
     written = store.list_uris(store.uri(f"{base(run_id)}/"))
     assert not [u for u in written if re.search(r"/(model|encode|optimise|sample|baselines|summary)/", u)]
     assert JobLedger(ledger_url).count() == 0  # nothing submitted
