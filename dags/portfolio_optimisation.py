@@ -56,6 +56,13 @@ PARAMS = {
         7, type="integer", minimum=1, maximum=60, title="Largest calendar gap between two price rows"
     ),
     "reps": Param(2, type="integer", minimum=1, maximum=8, title="QAOA reps p"),
+    "mixer": Param(
+        "x",
+        enum=["x", "xy"],
+        title="QAOA mixer",
+        description="x: the transverse field from |+>^N (the penalty keeps K assets); xy: the constraint-preserving "
+        "XY ring mixer from a K-hot state (every ideal sample holds K assets).",
+    ),
     "shots": Param(1024, type="integer", minimum=1, maximum=100_000, title="Shots per evaluation"),
     "optimiser": Param("COBYLA", enum=["COBYLA", "Nelder-Mead", "Powell"], title="Classical optimiser"),
     "max_iterations": Param(40, type="integer", minimum=1, maximum=2000, title="Max objective evaluations"),

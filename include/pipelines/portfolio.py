@@ -38,6 +38,7 @@ from include.problems.portfolio import (
 )
 from include.quantum.backends.errors import QuantumError
 from include.quantum.backends.registry import backend_profile
+from include.quantum.circuits.qaoa import MIXERS
 from include.quantum.loops.optimiser import OPTIMISERS
 from include.store.artifacts import ArtifactRef, ArtifactStore
 
@@ -57,6 +58,7 @@ class PortfolioParams:
     holdout_days: int = 63
     max_gap_days: int = 7
     reps: int = 2
+    mixer: str = "x"  # "x" (transverse field, penalty keeps K) or "xy" (constraint-preserving, from a K-hot state)
     shots: int = 1024
     optimiser: str = "COBYLA"
     max_iterations: int = 40
@@ -92,6 +94,12 @@ class PortfolioParams:
             raise ProblemSpecError(f"max_gap_days={self.max_gap_days}: set max_gap_days >= 1")
         if self.reps < 1:
             raise ProblemSpecError(f"reps={self.reps}: QAOA needs at least one layer; set reps >= 1")
+        if self.mixer not in MIXERS:
+            raise ProblemSpecError(f"mixer={self.mixer!r} is not one of {MIXERS}")
+        if self.mixer == "xy" and self.k == self.n_assets:
+            raise ProblemSpecError(
+                f"mixer='xy' with k = n_assets = {self.k} has one selection only; lower k or use 'x'"
+            )
         if self.shots < 1:
             raise ProblemSpecError(f"shots={self.shots}: set shots >= 1")
         if self.optimiser not in OPTIMISERS:
@@ -254,7 +262,9 @@ def stage_encode(
     """The selection as a QUBO with the cardinality penalty (its weight by ``penalty_weight``'s
     rule) → Ising SparsePauliOp (stored as its terms) → QAOA ansatz (stored as QPY). The ansatz takes
     the Hamiltonian divided by its largest coefficient, so the standard start angles are in range
-    (the same states, in the same order)."""
+    (the same states, in the same order). ``mixer="xy"`` builds it with the XY ring mixer from the
+    K-hot state, so every sample holds K assets (the penalty is then never paid, but kept: the
+    objective is the same QUBO)."""
     import io
 
     from qiskit import qpy
@@ -268,7 +278,7 @@ def stage_encode(
     penalty = penalty_weight(problem)
     cost, offset = qubo_ising(portfolio_qubo(problem, penalty))
     scale = float(np.abs(cost.coeffs).max()) or 1.0
-    ansatz = qaoa_ansatz(cost / scale, params.reps)
+    ansatz = qaoa_ansatz(cost / scale, params.reps, mixer=params.mixer, hamming_weight=params.k)
     buffer = io.BytesIO()
     qpy.dump(ansatz, buffer)
     terms = pd.DataFrame(
@@ -283,6 +293,7 @@ def stage_encode(
         params={
             "n_qubits": cost.num_qubits,
             "reps": params.reps,
+            "mixer": params.mixer,
             "k": params.k,
             "risk_aversion": params.risk_aversion,
             "tickers": tickers,

@@ -84,6 +84,18 @@ def test_the_whole_pipeline_on_real_prices(
     assert JobLedger().count() == len(trace)  # one job per evaluation, each in the ledger
 
 
+def test_the_xy_mixer_samples_only_k_asset_selections(
+    store: ArtifactStore, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QFLOW_LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    params = PortfolioParams(**{**SMALL.__dict__, "mixer": "xy"})
+    summary = store.read_table(run_pipeline(store, prefix, params)).iloc[0]
+    assert summary["qaoa_feasible_probability"] == 1.0  # ideal Aer: the mixer never changes the count
+    trace = store.read_table(store.uri(f"{prefix}/optimise/data.parquet"))
+    assert (trace["feasible_probability"] == 1.0).all()
+    assert store.read_manifest(store.uri(f"{prefix}/encode/manifest.json"))["params"]["mixer"] == "xy"
+
+
 def test_encoding_is_byte_identical_for_the_same_inputs(store: ArtifactStore, prefix: str) -> None:
     refs = []
     for run in ("a", "b"):
@@ -156,6 +168,8 @@ def test_an_unknown_ticker_is_named_in_the_failure(store: ArtifactStore, prefix:
         ({"risk_aversion": -1}, "risk_aversion=-1"),
         ({"lookback_days": 10}, "lookback_days=10"),
         ({"holdout_days": 1}, "holdout_days=1"),
+        ({"mixer": "yz"}, "mixer='yz' is not one of"),
+        ({"mixer": "xy", "n_assets": 4, "k": 4}, "mixer='xy' with k = n_assets = 4"),
         ({"data_uri": "/tmp/prices.csv"}, "data_uri='/tmp/prices.csv' must be an s3://"),
         ({"data_uri": "s3://qflow/prices.xlsx"}, "name the object *.parquet or *.csv"),
         ({"loop_backend": "nowhere:qpu"}, "loop_backend='nowhere:qpu'"),
