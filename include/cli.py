@@ -130,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     ):
         sub = lineage_cmds.add_parser(action, help=text)
         sub.add_argument("uri", help="s3:// URI of an artifact's data.parquet or manifest.json")
-    summary = commands.add_parser("summary", help="print a run's human summary (qaoa_maxcut or vqc_classifier)")
+    summary = commands.add_parser(
+        "summary", help="print a run's human summary (qaoa_maxcut, portfolio_optimisation or vqc_classifier)"
+    )
     summary.add_argument("uri", nargs="?", help="summary manifest URI (default: the latest run's)")
     summary.add_argument("--dag-id", default="qaoa_maxcut")
     latest = commands.add_parser("latest", help="print the latest run's summary manifest URI")

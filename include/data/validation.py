@@ -1,6 +1,8 @@
 """Great Expectations suites that gate quantum work: a failed suite stops the run first.
 
-Suites: ``graph`` (MaxCut edge lists), ``raw_table`` (a classifier's input table: schema and
+Suites: ``graph`` (MaxCut edge lists), ``prices`` (a portfolio's daily price window: the asked-for
+tickers present, enough assets and history, positive non-null prices, no date gap past a limit),
+``raw_table`` (a classifier's input table: schema and
 dtypes, nulls, finite ranges, duplicate ids, class count and balance, minimum row count),
 ``features`` (preprocessed features inside the encoding's angle range) and ``results``
 (counts sum to shots, probabilities in [0, 1] summing to 1, expectation values within the
@@ -38,6 +40,16 @@ class ValidationFailed(Exception):
         lines += [f"  - {failure.describe()}" for failure in report.failures]
         lines.append("Fix the input data and re-run; no quantum work was submitted.")
         super().__init__("\n".join(lines))
+
+
+def raise_with_stored_report(report: ValidationReport, stored: Any) -> None:
+    """Stop the run on a failed suite; the exception carries the stored report's ref (``stored``),
+    so the operator links its Data Docs even though the task fails."""
+    try:
+        report.raise_for_failures()
+    except ValidationFailed as exc:
+        exc.artifact = stored
+        raise
 
 
 @dataclass(frozen=True)
@@ -194,6 +206,60 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return tuple(_plain(v) for v in value)
     return value.item() if hasattr(value, "item") else value
+
+
+def validate_prices(
+    window: pd.DataFrame, assets: Sequence[str], *, n_assets: int, rows_needed: int, max_gap_days: int
+) -> ValidationReport:
+    """The price suite, on the window a portfolio run estimates from and holds out (every ticker
+    column of the table, the most recent ``rows_needed`` rows, ``gap_days`` = calendar days since
+    the previous row): the run's ``assets`` are columns of the table, the table has at least
+    ``n_assets`` tickers and ``rows_needed`` daily prices, dates are unique and increasing with no
+    gap over ``max_gap_days``, and every price of the run's assets is present and positive."""
+    import great_expectations as gx
+
+    x = gx.expectations
+    tickers = [c for c in window.columns if c not in ("date", "gap_days")]
+    expectations: list[tuple[Any, str]] = [
+        (
+            x.ExpectTableColumnCountToBeBetween(min_value=n_assets + 2, max_value=None),
+            f"n_assets={n_assets}: the price table must hold at least that many tickers (it has {len(tickers)})",
+        ),
+        (
+            x.ExpectTableRowCountToBeBetween(min_value=rows_needed),
+            f"lookback_days + holdout_days: {rows_needed} daily prices are needed (one more than the returns used); "
+            f"the table has {len(window)}; lower them or supply a longer history",
+        ),
+        (x.ExpectColumnValuesToBeUnique(column="date"), "one row per trading day (duplicate dates)"),
+        (x.ExpectColumnValuesToBeIncreasing(column="date", strictly=True), "dates must increase"),
+        (
+            x.ExpectColumnValuesToBeBetween(column="gap_days", min_value=0, max_value=max_gap_days),
+            f"max_gap_days={max_gap_days}: no more than {max_gap_days} calendar days between two rows "
+            "(a longer gap means missing prices)",
+        ),
+    ]
+    for asset in assets:
+        if asset not in window.columns:
+            continue  # reported once, by the column-set expectation above
+        expectations += [
+            (x.ExpectColumnValuesToNotBeNull(column=asset), "prices must not be NaN or missing"),
+            (
+                x.ExpectColumnValuesToBeBetween(column=asset, min_value=0, strict_min=True),
+                "prices must be positive",
+            ),
+        ]
+    missing = [a for a in assets if a not in tickers]
+    # GX's column-set check lists every other column as "unexpected" too; this names only the unknown tickers.
+    known = ExpectationOutcome(
+        expectation="qflow_expect_tickers_in_price_table",
+        column="tickers",
+        success=not missing,
+        unexpected_count=len(missing),
+        examples=", ".join(repr(t) for t in missing[:EXAMPLE_COUNT]),
+        meaning=f"every ticker asked for must be a column of the price table (it has {', '.join(tickers)}); "
+        "fix the tickers Param or the table",
+    )
+    return _run_suite("prices", window, expectations, [known])
 
 
 def validate_graph(edges: pd.DataFrame, n_nodes: int) -> ValidationReport:

@@ -253,7 +253,9 @@ class ResultCache:
 
 
 def classical_counts(heuristics: Any, shots: int, transpiler: Mapping[str, Any]) -> Any:
-    """Tier 2 in the shared result schema: the best heuristic's bitstring as a delta distribution."""
+    """Tier 2 in the shared result schema: the best heuristic's bitstring as a delta distribution.
+    The best is the highest ``score`` where the table has one (a minimised objective's negation:
+    the portfolio's baselines), else the highest ``cut`` (MaxCut's)."""
     import pandas as pd
 
     from include.problems.baselines import HEURISTICS
@@ -262,7 +264,7 @@ def classical_counts(heuristics: Any, shots: int, transpiler: Mapping[str, Any])
     rows = heuristics[heuristics["method"].isin(HEURISTICS)] if "method" in heuristics else heuristics
     if rows.empty:
         return None
-    best = rows.sort_values(["cut"], ascending=False, kind="mergesort").iloc[0]
+    best = rows.sort_values(["score" if "score" in rows else "cut"], ascending=False, kind="mergesort").iloc[0]
     frame = pd.DataFrame(
         {
             "kind": ["counts"],

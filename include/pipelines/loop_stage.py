@@ -1,10 +1,11 @@
 """What every workload's variational-loop stage shares: where its checkpoint lives, how another
-run's loop is continued (``resume_from``), and the loop built with the policy's loop rules
-(defer threshold, checkpoint cadence, depth limit). The workloads differ only in their problem."""
+run's loop is continued (``resume_from``), the loop built with the policy's loop rules
+(defer threshold, checkpoint cadence, depth limit), and the stage held in one process
+(``held_loop_stage``). The workloads differ only in their problem."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from include.store.artifacts import ArtifactRef, ArtifactStore
@@ -96,3 +97,41 @@ def policy_loop(
         limits=PreflightLimits(max_depth=loops.max_depth),
         allow_deferral=allow_deferral,
     )
+
+
+def held_loop_stage(
+    store: ArtifactStore,
+    prefix: str,
+    inputs: Sequence[ArtifactRef],
+    params: Any,
+    build: Callable[..., tuple[Any, list[ArtifactRef]]],
+    store_loop: Callable[..., ArtifactRef],
+    *,
+    run: list[Any],
+    protocol: Any = None,
+) -> ArtifactRef:
+    """A workload's loop stage held in this process on ``params.loop_backend`` (the plain-Python
+    path: ``run_pipeline``, tests). ``build`` and ``store_loop`` are the two functions the Airflow
+    loop operator names (``VariationalLoopOperator.loop_stage``), so both paths run the same loop;
+    the operator's defers between evaluations where the backend queues. Every evaluation is
+    checkpointed; a rerun resumes from the checkpoint."""
+    import logging
+    import time
+
+    from include.quantum.backends.registry import make_backend
+    from include.quantum.loops.engine import run_held
+    from include.quantum.submission import idempotency_key, local_protocol
+
+    started = time.perf_counter()
+    if protocol is None:
+        from include.quantum.backends.jobservice import default_url
+
+        url = default_url() if params.loop_backend.startswith("jobservice") else None
+        protocol = local_protocol(make_backend(params.loop_backend, seed=params.seed, url=url))
+    loop, lineage = build(store, prefix, *inputs, params, protocol=protocol, run=run, allow_deferral=False)
+    if loop.checkpoint.history:
+        logging.getLogger(__name__).info(
+            "%s: resuming from checkpoint after %d evaluation(s)", run[2], len(loop.checkpoint.history)
+        )
+    run_held(loop, idempotency_key("loop", None, params.shots, loop.backend.name, [*run, "loop"]))
+    return store_loop(store, prefix, params, loop, lineage, seconds=time.perf_counter() - started)

@@ -335,20 +335,12 @@ def stage_optimise(
     """The QAOA control loop held in this process on ``params.loop_backend`` (the plain-Python
     path; the Airflow loop operator runs the same loop and defers between evaluations where the
     backend queues). Every evaluation is checkpointed to S3; a rerun resumes from it."""
-    from include.quantum.backends.registry import make_backend
-    from include.quantum.loops.engine import run_held
-    from include.quantum.submission import idempotency_key, local_protocol
+    from include.pipelines.loop_stage import held_loop_stage
 
-    started = time.perf_counter()
-    if protocol is None:
-        from include.quantum.backends.jobservice import default_url
-
-        url = default_url() if params.loop_backend.startswith("jobservice") else None
-        protocol = local_protocol(make_backend(params.loop_backend, seed=params.seed, url=url))
     run = run or ["qaoa_maxcut", prefix, "optimise", -1]
-    loop, inputs = qaoa_loop(store, prefix, graph, encoding, params, protocol=protocol, run=run, allow_deferral=False)
-    run_held(loop, idempotency_key("loop", None, params.shots, loop.backend.name, [*run, "loop"]))
-    return store_optimise(store, prefix, params, loop, inputs, seconds=time.perf_counter() - started)
+    return held_loop_stage(
+        store, prefix, [graph, encoding], params, qaoa_loop, store_optimise, run=run, protocol=protocol
+    )
 
 
 def stage_baselines(store: ArtifactStore, prefix: str, graph: ArtifactRef, seed: int) -> ArtifactRef:

@@ -14,7 +14,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from operators.hooks.artifact_store import DEFAULT_CONN_ID, ArtifactStoreHook
-from operators.links import ArtifactManifestLink
+from operators.links import ArtifactManifestLink, DataDocsLink
 
 if TYPE_CHECKING:
     from include.store.artifacts import ArtifactRef, ArtifactStore
@@ -76,6 +76,29 @@ class ArtifactStageOperator(BaseOperator):
 
         lineage = getattr(self, "_stage_lineage", None)
         return operator_lineage(lineage) if lineage is not None else None
+
+
+class ValidationStageOperator(ArtifactStageOperator):
+    """A stage that runs a Great Expectations suite: its report and GX Data Docs are stored (the
+    "GX Data Docs" link), and when the suite fails the stored report's ref is pushed before the
+    task fails, so the link works on the failed task too. A failure stops the run before any
+    quantum work."""
+
+    ui_color = "#fff4d6"
+    # The base declares only the manifest link; validations add their Data Docs.
+    operator_extra_links = (ArtifactManifestLink(), DataDocsLink())  # type: ignore[assignment]
+
+    def execute(self, context: Any) -> dict[str, str | None]:
+        from include.data.validation import ValidationFailed
+        from operators.links import FAILED_REPORT_KEY
+
+        try:
+            return super().execute(context)
+        except AirflowFailException as exc:
+            failed = exc.__cause__
+            if isinstance(failed, ValidationFailed) and failed.artifact is not None:
+                context["ti"].xcom_push(key=FAILED_REPORT_KEY, value=failed.artifact.to_xcom())
+            raise
 
 
 def fails_fast(exc: BaseException) -> bool:

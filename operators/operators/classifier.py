@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from operators.links import ArtifactManifestLink, DataDocsLink
-from operators.operators.base import ArtifactStageOperator
+from operators.operators.base import ArtifactStageOperator, ValidationStageOperator
 from operators.operators.loop import VariationalLoopOperator
 
 if TYPE_CHECKING:
@@ -41,15 +40,12 @@ class LoadTableOperator(_ClassifierOperator):
         return stage_load(store, prefix, self.params_obj())
 
 
-class ValidateOperator(_ClassifierOperator):
+class ValidateOperator(ValidationStageOperator, _ClassifierOperator):
     """A Great Expectations suite (``raw`` table or preprocessed ``features``) over an artifact.
     Its report and GX Data Docs are stored (see the "GX Data Docs" link); a failure stops the
     run before any quantum work."""
 
     template_fields = ("config", "table")
-    ui_color = "#fff4d6"
-    # The base declares only the manifest link; validations add their Data Docs.
-    operator_extra_links = (ArtifactManifestLink(), DataDocsLink())  # type: ignore[assignment]
     SUITES = ("raw", "features")
 
     def __init__(self, *, suite: str, table: Any, **kwargs: Any) -> None:
@@ -58,20 +54,6 @@ class ValidateOperator(_ClassifierOperator):
             raise ValueError(f"suite={suite!r} is not one of {self.SUITES}")
         self.suite = suite
         self.table = table
-
-    def execute(self, context: Any) -> dict[str, str | None]:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from include.data.validation import ValidationFailed
-        from operators.links import FAILED_REPORT_KEY
-
-        try:
-            return super().execute(context)
-        except AirflowFailException as exc:
-            failed = exc.__cause__
-            if isinstance(failed, ValidationFailed) and failed.artifact is not None:
-                context["ti"].xcom_push(key=FAILED_REPORT_KEY, value=failed.artifact.to_xcom())
-            raise
 
     def run_stage(self, store: ArtifactStore, prefix: str, context: Any) -> ArtifactRef:
         from include.pipelines.vqc_classifier import stage_validate_features, stage_validate_raw

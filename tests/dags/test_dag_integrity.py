@@ -101,6 +101,38 @@ def test_qaoa_maxcut_shape_and_param_form(dagbag) -> None:
     assert "qflow" in dag.tags
 
 
+def test_portfolio_optimisation_is_qaoa_maxcut_s_sibling_in_shape_and_form(dagbag) -> None:
+    dag = dagbag.dags["portfolio_optimisation"]
+    assert set(dag.task_ids) == {
+        "prices",
+        "validate",
+        "model",
+        "encode",
+        "optimise",
+        "baselines",
+        "readiness",
+        "approval_gate",
+        "approve",
+        "sample",
+        "aggregate",
+    }
+    assert dag.get_task("validate").upstream_task_ids == {"prices"}
+    assert dag.get_task("model").upstream_task_ids == {"prices", "validate"}
+    assert dag.get_task("encode").upstream_task_ids == {"model", "validate"}
+    assert dag.get_task("optimise").upstream_task_ids == {"model", "encode", "approval_gate", "approve"}
+    assert dag.get_task("optimise").trigger_rule == "none_failed_min_one_success"
+    assert dag.get_task("sample").upstream_task_ids == {"encode", "optimise", "baselines", "approve"}
+    assert dag.get_task("sample").fallback_tiers == (1, 2, 3, 4)
+    assert dag.get_task("baselines").upstream_task_ids == {"model", "validate"}
+    assert type(dag.get_task("optimise")).__mro__[1].__name__ == "VariationalLoopOperator"
+    params = dag.params
+    assert params.get_param("k").schema["minimum"] == 1 and params.get_param("n_assets").schema["maximum"] == 20
+    assert params.get_param("risk_aversion").schema["type"] == "number"
+    assert params.get_param("optimiser").schema["enum"] == ["COBYLA", "Nelder-Mead", "Powell"]
+    assert params["tickers"] is None and params["data_uri"] is None
+    assert all(params.get_param(name).schema.get("title") for name in params)
+
+
 def test_every_task_retries_infrastructure_failures_with_exponential_backoff(dagbag) -> None:
     for dag in dagbag.dags.values():
         for task in dag.tasks:
@@ -135,13 +167,18 @@ def test_default_params_convert_to_the_params_dataclasses(dagbag) -> None:
     vqc = VQCClassifierParams.from_mapping(dict(dagbag.dags["vqc_classifier"].params))
     assert (vqc.data_uri, vqc.features) == ("", "")
     assert vqc.loop_backend == "aer" and vqc.backend == "aer_simulator"
+    from include.pipelines.portfolio import PortfolioParams
+
+    portfolio = PortfolioParams.from_mapping(dict(dagbag.dags["portfolio_optimisation"].params))
+    assert (portfolio.tickers, portfolio.data_uri) == ("", "")
+    assert portfolio == PortfolioParams()  # the form's defaults are the dataclass's
 
 
-def test_both_loop_dags_offer_the_same_described_loop_backends(dagbag) -> None:
-    """One catalogue of loop backends (include.quantum.backends.catalogue) for both loop DAGs."""
+def test_every_loop_dag_offers_the_same_described_loop_backends(dagbag) -> None:
+    """One catalogue of loop backends (include.quantum.backends.catalogue) for every loop DAG."""
     from include.quantum.backends.catalogue import LOOP_BACKENDS
 
-    for dag_id in ("qaoa_maxcut", "vqc_classifier"):
+    for dag_id in ("qaoa_maxcut", "vqc_classifier", "portfolio_optimisation"):
         param = dagbag.dags[dag_id].params.get_param("loop_backend")
         assert param.schema["enum"] == list(LOOP_BACKENDS), dag_id
         assert all(text in (param.description or "") for text in LOOP_BACKENDS.values()), dag_id

@@ -21,6 +21,7 @@ DAG_IDS = sorted(p.stem for p in (REPO / "dags").glob("*.py"))
 SMALL_RUNS: dict[str, dict[str, Any]] = {
     "qaoa_maxcut": {"n_nodes": 4, "degree": 2, "reps": 1, "shots": 128, "max_iterations": 5, "seed": 3},
     "vqc_classifier": {"n_classes": 2, "features_kept": 2, "max_iterations": 4, "shots": 64, "seed": 5},
+    "portfolio_optimisation": {"n_assets": 4, "k": 2, "reps": 1, "shots": 128, "max_iterations": 5, "seed": 3},
     "nightly_benchmark": {
         "families": ["maxcut_regular"],
         "sizes": [4],

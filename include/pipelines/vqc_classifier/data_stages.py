@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from include.data.datasets import DataSpecError
+from include.data.validation import raise_with_stored_report
 from include.pipelines.vqc_classifier.params import DATA_DOCS, DEFAULT_CACHE_PREFIX, VQCClassifierParams
 from include.pipelines.vqc_classifier.reuse import REUSE_DISABLED, lookup_reuse, reuse_key
 from include.store.artifacts import ArtifactRef, ArtifactStore, canonical_json
@@ -98,18 +99,6 @@ def _store_validation(
     )
 
 
-def _raise_for_failures(report: Any, stored: ArtifactRef) -> None:
-    """Stop the run on a failed suite; the exception carries the stored report's ref (the
-    operator links its Data Docs even though the task fails)."""
-    from include.data.validation import ValidationFailed
-
-    try:
-        report.raise_for_failures()
-    except ValidationFailed as exc:
-        exc.artifact = stored
-        raise
-
-
 def stage_validate_raw(store: ArtifactStore, prefix: str, raw: ArtifactRef, params: VQCClassifierParams) -> ArtifactRef:
     """The raw-table suite; its report (and Data Docs) is stored, then a failure stops the run."""
     from include.data.validation import RawTableSchema, validate_raw_table
@@ -133,7 +122,7 @@ def stage_validate_raw(store: ArtifactStore, prefix: str, raw: ArtifactRef, para
         started,
     )
     log.info("raw-table suite: %s (%.2fs)", "passed" if report.success else "FAILED", _seconds(started))
-    _raise_for_failures(report, ref)
+    raise_with_stored_report(report, ref)
     return ref
 
 
@@ -249,5 +238,5 @@ def stage_validate_features(store: ArtifactStore, prefix: str, features: Artifac
     ref = _store_validation(
         store, prefix, "validation_features", report, [features], {"angle_range": list(angle_range)}, started
     )
-    _raise_for_failures(report, ref)
+    raise_with_stored_report(report, ref)
     return ref

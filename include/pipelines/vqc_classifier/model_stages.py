@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from include.data.datasets import DataSpecError
+from include.data.validation import raise_with_stored_report
 from include.pipelines.vqc_classifier.data_stages import (
-    _raise_for_failures,
     _require_passed,
     _seconds,
     _store_validation,
@@ -239,22 +239,12 @@ def stage_train(
     """The VQC control loop held in this process on ``params.loop_backend`` (the plain-Python path;
     the Airflow loop operator runs the same loop and defers between evaluations where the backend
     queues). Every evaluation is checkpointed to S3; a rerun resumes from it."""
-    from include.quantum.backends.registry import make_backend
-    from include.quantum.loops.engine import run_held
-    from include.quantum.submission import idempotency_key, local_protocol
+    from include.pipelines.loop_stage import held_loop_stage
 
-    started = time.perf_counter()
-    if protocol is None:
-        from include.quantum.backends.jobservice import default_url
-
-        url = default_url() if params.loop_backend.startswith("jobservice") else None
-        protocol = local_protocol(make_backend(params.loop_backend, seed=params.seed, url=url))
     run = run or ["vqc_classifier", prefix, "train", -1]
-    loop, inputs = vqc_loop(store, prefix, features, encoding, params, protocol=protocol, run=run, allow_deferral=False)
-    if loop.checkpoint.history:
-        log.info("train: resuming from checkpoint after %d evaluation(s)", len(loop.checkpoint.history))
-    run_held(loop, idempotency_key("loop", None, params.shots, loop.backend.name, [*run, "loop"]))
-    return store_train(store, prefix, params, loop, inputs, seconds=_seconds(started))
+    return held_loop_stage(
+        store, prefix, [features, encoding], params, vqc_loop, store_train, run=run, protocol=protocol
+    )
 
 
 def stage_evaluate(
@@ -303,7 +293,7 @@ def stage_evaluate(
     check = _store_validation(
         store, prefix, "validation_results", report, [train, features], {"shots": config.shots}, started
     )
-    _raise_for_failures(report, check)
+    raise_with_stored_report(report, check)
     quality = score("vqc", y, predicted, 0.0, predict_seconds)
     return store.put_table(
         prefix,

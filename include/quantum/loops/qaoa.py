@@ -153,6 +153,38 @@ def optimise_qaoa(
     this process: every evaluation is one job through the submission protocol, the ansatz is
     transpiled once for the backend's target and only bound after. A ``checkpoint`` holding
     evaluations resumes the loop (replayed, not re-run) with the remaining budget."""
+    outcome = run_held_loop(
+        QAOAProblem(ansatz, objective, initial_point),
+        shots=shots,
+        optimiser=optimiser,
+        max_iterations=max_iterations,
+        seed=seed,
+        backend=backend,
+        transpile_cache=transpile_cache,
+        protocol=protocol,
+        checkpoint=checkpoint,
+        run=run,
+        flush_seconds=flush_seconds,
+    )
+    return QAOAResult.from_outcome(outcome)
+
+
+def run_held_loop(
+    problem: Any,
+    *,
+    shots: int,
+    optimiser: str = "COBYLA",
+    max_iterations: int = 100,
+    seed: int = 7,
+    backend: QuantumBackend | None = None,
+    transpile_cache: TranspileCache | None = None,
+    protocol: Any = None,
+    checkpoint: Any = None,
+    run: Sequence[Any] = ("qaoa", "local", "optimise", -1),
+    flush_seconds: float = 2.0,
+) -> LoopOutcome:
+    """A QAOA problem's loop held in this process (no store, no policy): what ``optimise_qaoa``
+    and the portfolio workload's benchmark run."""
     from include.quantum.backends.aer import AerBackend
     from include.quantum.loops.engine import LoopSettings, MemoryCheckpoint, VariationalLoop, run_held
     from include.quantum.submission import idempotency_key, local_protocol
@@ -162,7 +194,7 @@ def optimise_qaoa(
     settings = LoopSettings(optimiser, max_iterations, shots, seed, flush_seconds=flush_seconds)
     try:
         loop = VariationalLoop(
-            QAOAProblem(ansatz, objective, initial_point),
+            problem,
             protocol,
             checkpoint if checkpoint is not None else MemoryCheckpoint(),
             settings,
@@ -171,6 +203,6 @@ def optimise_qaoa(
             transpile_cache=transpile_cache,
         )
         loop_key = idempotency_key("loop", None, shots, backend.name, [*run, "loop"])
-        return QAOAResult.from_outcome(run_held(loop, loop_key))
+        return run_held(loop, loop_key)
     except LoopConfigError as exc:
         raise QAOAConfigError(str(exc)) from exc

@@ -169,3 +169,30 @@ def test_a_ledger_from_before_the_unique_index_is_deduplicated_and_indexed(tmp_p
     assert record.recent("w", 10) == [-2.0]  # the run's latest row kept
     record.record("w", "run-1", quantum_objective=1.0, classical_objective=0.0)
     assert rows(url, "qflow_quantum_value") == [("w", "run-1", 1.0)]
+
+
+def test_the_classical_tier_takes_the_best_heuristic_by_score_where_a_table_has_one() -> None:
+    """MaxCut's baselines rank by cut (higher is better); the portfolio's by score = −objective
+    (its objective is minimised): either way the best heuristic's bitstring gets every shot, and
+    exact (the reference) or the continuous optimum (not a selection) never does."""
+    import pandas as pd
+
+    from include.governance.fallback import classical_counts
+
+    maxcut = pd.DataFrame(
+        {"method": ["exact", "greedy", "local_search"], "bitstring": ["11", "01", "10"], "cut": [3, 1, 2]}
+    )
+    assert classical_counts(maxcut, 64, {})[["bitstring", "count", "backend"]].values.tolist() == [
+        ["10", 64, "classical:local_search"]
+    ]
+    portfolio = pd.DataFrame(
+        {
+            "method": ["exact", "greedy", "simulated_annealing", "mean_variance"],
+            "bitstring": ["0011", "0101", "0110", ""],
+            "objective": [-0.3, -0.1, -0.2, -0.9],
+            "score": [0.3, 0.1, 0.2, 0.9],
+        }
+    )
+    assert classical_counts(portfolio, 32, {})[["bitstring", "backend"]].values.tolist() == [
+        ["0110", "classical:simulated_annealing"]
+    ]
