@@ -16,6 +16,7 @@ from airflow.providers.standard.operators.python import BranchPythonOperator
 from airflow.sdk import Param, dag
 
 from include.quantum.backends.catalogue import LOOP_BACKENDS, loop_backend_param
+from operators.operators.datasets import DatasetVersionOperator, dataset_asset, from_dataset_version
 from operators.operators.policy import HardwareReadinessOperator, approval_branch
 from operators.operators.portfolio import (
     PortfolioAggregateOperator,
@@ -90,12 +91,16 @@ WORKLOAD = "portfolio_optimisation:{{ params.n_assets }}:{{ params.k }}:{{ param
 
 APPROVED = "{{ (ti.xcom_pull(task_ids='approve') or {}).get('chosen_options') == ['Approve'] }}"
 # Each field is rendered natively, so operators receive ints and strings, not text.
-PROBLEM = {name: "{{ params." + name + " }}" for name in PARAMS}
+# A published portfolio_prices version (the asset-triggered run) sets the price table.
+FROM_DATASET = ("data_uri",)
+PROBLEM = {name: from_dataset_version(name) if name in FROM_DATASET else "{{ params." + name + " }}" for name in PARAMS}
 
 
 @dag(
     dag_id="portfolio_optimisation",
-    schedule=None,
+    # Re-optimises when a new portfolio_prices version is published (debounced, de-duplicated by
+    # content hash: docs/datasets.md); the form and the REST API still trigger it by hand.
+    schedule=[dataset_asset("portfolio_prices")],
     start_date=datetime(2026, 1, 1),
     catchup=False,
     default_args=INFRASTRUCTURE_RETRIES,  # a killed worker or an outage retries; bad data fails at once
@@ -105,7 +110,9 @@ PROBLEM = {name: "{{ params." + name + " }}" for name in PARAMS}
     doc_md=__doc__,
 )
 def portfolio_optimisation() -> None:
+    version = DatasetVersionOperator(task_id="dataset_version", dataset="portfolio_prices")
     prices = PortfolioPricesOperator(task_id="prices", problem=PROBLEM)
+    version >> prices
     validation = PortfolioValidateOperator(task_id="validate", problem=PROBLEM, prices=prices.output)
     model = PortfolioModelOperator(task_id="model", problem=PROBLEM, prices=prices.output, validation=validation.output)
     encoding = PortfolioEncodeOperator(

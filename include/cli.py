@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     publish = dataset_cmds.add_parser(
         "publish", help="store FILE as a new version of data set NAME in S3, then announce it on Redis"
     )
-    publish.add_argument("name", help="the data set (maxcut_graph, classifier_table)")
+    publish.add_argument("name", help="the data set (maxcut_graph, portfolio_prices, classifier_table)")
     publish.add_argument("file", help="a Parquet (or, where the data set takes it, CSV) file")
     publish.add_argument(
         "--no-announce",

@@ -68,8 +68,12 @@ def _edge_list_overrides(uri: str, manifest: Mapping[str, Any]) -> dict[str, Any
     return {"edge_list_uri": uri, "n_nodes": int(manifest["params"]["n_nodes"])}
 
 
-def _table_overrides(uri: str, manifest: Mapping[str, Any]) -> dict[str, Any]:
+def _classifier_table_overrides(uri: str, manifest: Mapping[str, Any]) -> dict[str, Any]:
     return {"dataset": "s3", "data_uri": uri}
+
+
+def _price_table_overrides(uri: str, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    return {"data_uri": uri}
 
 
 CATALOGUE: dict[str, DatasetSpec] = {
@@ -84,12 +88,21 @@ CATALOGUE: dict[str, DatasetSpec] = {
             overrides=_edge_list_overrides,
         ),
         DatasetSpec(
+            name="portfolio_prices",
+            consumer="portfolio_optimisation",
+            formats=("parquet", "csv"),
+            required_columns=("date",),
+            description="daily prices (a 'date' column, one price column per ticker); portfolio_optimisation "
+            "re-optimises",
+            overrides=_price_table_overrides,
+        ),
+        DatasetSpec(
             name="classifier_table",
             consumer="vqc_classifier",
             formats=("parquet", "csv"),
             required_columns=(),
             description="a labelled table (Parquet or CSV; sample_id, features, label); vqc_classifier retrains",
-            overrides=_table_overrides,
+            overrides=_classifier_table_overrides,
         ),
     )
 }

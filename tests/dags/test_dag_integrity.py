@@ -104,6 +104,7 @@ def test_qaoa_maxcut_shape_and_param_form(dagbag) -> None:
 def test_portfolio_optimisation_is_qaoa_maxcut_s_sibling_in_shape_and_form(dagbag) -> None:
     dag = dagbag.dags["portfolio_optimisation"]
     assert set(dag.task_ids) == {
+        "dataset_version",
         "prices",
         "validate",
         "model",
@@ -116,6 +117,7 @@ def test_portfolio_optimisation_is_qaoa_maxcut_s_sibling_in_shape_and_form(dagba
         "sample",
         "aggregate",
     }
+    assert dag.get_task("prices").upstream_task_ids == {"dataset_version"}
     assert dag.get_task("validate").upstream_task_ids == {"prices"}
     assert dag.get_task("model").upstream_task_ids == {"prices", "validate"}
     assert dag.get_task("encode").upstream_task_ids == {"model", "validate"}
@@ -195,7 +197,12 @@ def test_nightly_run_tasks_use_the_pools_the_plan_assigns(dagbag) -> None:
 
 
 @pytest.mark.parametrize(
-    ("dag_id", "dataset"), [("qaoa_maxcut", "maxcut_graph"), ("vqc_classifier", "classifier_table")]
+    ("dag_id", "dataset"),
+    [
+        ("qaoa_maxcut", "maxcut_graph"),
+        ("vqc_classifier", "classifier_table"),
+        ("portfolio_optimisation", "portfolio_prices"),
+    ],
 )
 def test_workloads_are_scheduled_by_their_data_set_watched_on_redis(dagbag, dag_id: str, dataset: str) -> None:
     from operators.triggers.dataset_announcement import DatasetAnnouncementTrigger

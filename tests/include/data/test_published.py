@@ -221,3 +221,19 @@ def test_a_duplicate_runs_summary_says_nothing_ran_and_which_run_did(
     text = format_summary(store, summary.uri)
     assert "nothing ran" in text and "processed by run      run-1" in text and version.sha256 in text
     assert latest_summary_uri(store, "nope") is None
+
+
+def test_a_price_table_version_sets_the_portfolio_runs_data_uri(
+    store: ArtifactStore, record: DatasetVersionRecord
+) -> None:
+    prices = (
+        b"date,AAPL,MSFT\n2024-01-02,185.6,370.9\n2024-01-03,184.2,370.6\n"
+        + f"2024-01-04,{uuid.uuid4().int % 100 + 100},371.0\n".encode()
+    )
+    version = publish(store, "portfolio_prices", prices, "prices.csv")
+    resolution = resolve(
+        store, record, "portfolio_optimisation", "r1", "portfolio_prices", [event(version.announcement(), "1-0")]
+    )
+    assert resolution.overrides == {"data_uri": version.uri}
+    with pytest.raises(DatasetEventError, match=r"has no column\(s\) \['date'\]"):
+        publish(store, "portfolio_prices", b"day,AAPL\n2024-01-02,1.0\n", "p.csv")
