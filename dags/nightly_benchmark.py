@@ -55,7 +55,12 @@ GRID_PARAMS: dict[str, Param] = {
         ["aer:statevector", "aer:matrix_product_state", "jobservice"],
         title="Backends",
         type="array",
-        items={"type": "string", "enum": ["aer:statevector", "aer:matrix_product_state", "aer", "jobservice"]},
+        items={
+            "type": "string",
+            "enum": ["aer:statevector", "aer:matrix_product_state", "aer", "jobservice", "braket:local"],
+        },
+        description="simulators and the local job service; braket:local is Amazon Braket's local simulator "
+        "(noise=ideal only: the IBM fake noise models are skipped on it, with the reason)",
     ),
     "degree": Param(
         3, type="integer", minimum=1, description="regular: degree; Erdős–Rényi: expected degree", title="Degree"

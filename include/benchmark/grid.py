@@ -16,7 +16,13 @@ from typing import Any
 # results then stop matching and are recomputed instead of silently reused.
 SWEEP_VERSION = "1"
 FAMILIES: dict[str, str] = {"maxcut_regular": "regular", "maxcut_erdos_renyi": "erdos_renyi"}
-SWEEP_BACKENDS = ("aer:statevector", "aer:matrix_product_state", "aer", "jobservice")
+SWEEP_BACKENDS = ("aer:statevector", "aer:matrix_product_state", "aer", "jobservice", "braket:local")
+# Backends whose noise axis is only "ideal": the IBM fake-device noise models are Aer noise models
+# of IBM devices, which these simulators do not take (listed as skipped, with this reason).
+IDEAL_ONLY_BACKENDS: dict[str, str] = {
+    "braket:local": "Braket's local state-vector simulator is noise-free; the IBM fake-device noise models "
+    "apply to Aer only (braket:local runs noise=ideal)",
+}
 IDEAL = "ideal"
 MAX_SWEEP_NODES = 22  # the noise-free angle search holds 2^n amplitudes
 NIGHTS_PREFIX = "nightly"

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from include.benchmark.grid import IDEAL, MAX_SWEEP_NODES, SWEEP_VERSION, SweepGrid, sweep_root
+from include.benchmark.grid import IDEAL, IDEAL_ONLY_BACKENDS, MAX_SWEEP_NODES, SWEEP_VERSION, SweepGrid, sweep_root
 from include.benchmark.instances import stored_record
 from include.benchmark.schema import NOT_RUN_COLUMNS, SKIPPED_COLUMNS, empty_frame, skipped_row
 from include.store.artifacts import ArtifactRef, ArtifactStore, canonical_json, sha256_hex
@@ -73,6 +73,19 @@ def backend_identity(backend: str, noise: str, *, jobservice_url: str | None) ->
         qubits = int(info["num_qubits"])
         return BackendIdentity(
             backend, noise, f"jobservice:{device}", effective, calibration, qubits, backend_profile(backend).pool
+        )
+    if backend in IDEAL_ONLY_BACKENDS:
+        if noise != IDEAL:
+            return BackendIdentity(backend, noise, skip_reason=IDEAL_ONLY_BACKENDS[backend])
+        instance = make_backend(backend)
+        return BackendIdentity(
+            backend,
+            noise,
+            backend,
+            IDEAL,
+            calibration_hash(instance.calibration_snapshot()),
+            min(MAX_SWEEP_NODES, int(instance.target().num_qubits)),
+            backend_profile(backend).pool,
         )
     method = backend.partition(":")[2]
     spec = backend if noise == IDEAL else f"aer:{method or 'automatic'}:{noise}"
