@@ -18,6 +18,7 @@ from include.benchmark.schema import (
     NOT_RUN_COLUMNS,
     empty_frame,
     skipped_row,
+    with_added_columns,
 )
 from include.store.artifacts import ArtifactRef, ArtifactStore, IncompleteArtifactError
 
@@ -33,10 +34,12 @@ def classical_rows(prepared: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
                 {
                     "experiment_key": classical_key(record["instance_hash"], entry["method"]),
                     "instance_hash": record["instance_hash"],
+                    "workload": "maxcut",
                     "family": record["family"],
                     "n_nodes": int(record["n_nodes"]),
                     "seed": int(record["seed"]),
                     "method": entry["method"],
+                    "variant": "",
                     "backend": "classical",
                     "noise": "none",
                     "shots": 0,
@@ -82,10 +85,12 @@ def random_sampling_rows(
                 {
                     "experiment_key": classical_key(digest, f"{result.method}:{shots}"),
                     "instance_hash": digest,
+                    "workload": "maxcut",
                     "family": record["family"],
                     "n_nodes": int(record["n_nodes"]),
                     "seed": int(record["seed"]),
                     "method": result.method,
+                    "variant": "",
                     "backend": "classical",
                     "noise": "none",
                     "shots": shots,
@@ -148,17 +153,27 @@ def collect_night(
                 }
             )
             continue
+        # A result stored before the workload column existed is MaxCut's (its plan row says so).
+        named = result.get("workload")
+        result = {**result, "workload": named if isinstance(named, str) and named else str(row.workload)}
+        if not isinstance(result.get("variant"), str):
+            result["variant"] = ""
         rows.append({**result, "reused": str(row.status) != "run"})
-    rows.extend(classical_rows(prepared))
+    from include.benchmark.workloads import MAXCUT, workload, workload_names, workload_of
+
+    rows.extend(classical_rows([r for r in prepared if workload_of(r) == MAXCUT]))
+    for name in workload_names():  # every other workload's baselines, run once per instance
+        rows.extend(workload(name).baseline_rows([r for r in prepared if workload_of(r) == name]))
     shots_by_instance: dict[str, list[int]] = {}
-    for digest, shots in plan_frame[["instance_hash", "shots"]].drop_duplicates().itertuples(index=False):
+    maxcut_plan = plan_frame[plan_frame["workload"] == MAXCUT]
+    for digest, shots in maxcut_plan[["instance_hash", "shots"]].drop_duplicates().itertuples(index=False):
         shots_by_instance.setdefault(str(digest), []).append(int(shots))
-    rows.extend(random_sampling_rows(store, prepared, shots_by_instance))
+    rows.extend(random_sampling_rows(store, [r for r in prepared if workload_of(r) == MAXCUT], shots_by_instance))
     frame = pd.DataFrame(rows, columns=[*EXPERIMENT_RESULT_COLUMNS, "reused"])
     frame.insert(0, "night_date", night_date)
     frame.insert(0, "night", night)
     frame = frame[list(NIGHT_RESULT_DTYPES)].astype(NIGHT_RESULT_DTYPES)
-    order = ["n_nodes", "family", "seed", "method", "backend", "noise", "shots", "reps"]
+    order = ["workload", "n_nodes", "family", "seed", "method", "variant", "backend", "noise", "shots", "reps"]
     frame = frame.sort_values(order, kind="mergesort")
     frame = frame.reset_index(drop=True)
     results_ref = store.put_table(
@@ -203,7 +218,7 @@ def read_history(store: ArtifactStore) -> pd.DataFrame:
     uri = store.uri(f"{sweep_root()}/history/results/data.parquet")
     if not store.exists(store.uri(f"{sweep_root()}/history/results/manifest.json")):
         return empty_frame(NIGHT_RESULT_DTYPES)
-    return store.read_table(uri)
+    return with_added_columns(store.read_table(uri))[list(NIGHT_RESULT_DTYPES)]
 
 
 def append_history(store: ArtifactStore, night_rows: pd.DataFrame, night: str, night_ref: ArtifactRef) -> ArtifactRef:

@@ -16,6 +16,8 @@ from typing import Any
 # results then stop matching and are recomputed instead of silently reused.
 SWEEP_VERSION = "1"
 FAMILIES: dict[str, str] = {"maxcut_regular": "regular", "maxcut_erdos_renyi": "erdos_renyi"}
+# The workloads a night can sweep (their functions: include.benchmark.workloads.WORKLOADS).
+SWEEP_WORKLOADS = ("maxcut", "vqc_classifier")
 SWEEP_BACKENDS = ("aer:statevector", "aer:matrix_product_state", "aer", "jobservice", "braket:local")
 # Backends whose noise axis is only "ideal": the IBM fake-device noise models are Aer noise models
 # of IBM devices, which these simulators do not take (listed as skipped, with this reason).
@@ -76,6 +78,16 @@ class SweepGrid:
     max_pubs_per_job: int = 50  # circuits batched into one job; 1 submits one circuit at a time
     deduplicate: bool = True
     angle_evaluations: int = 300  # noise-free expectation evaluations per reps level
+    workloads: tuple[str, ...] = SWEEP_WORKLOADS
+    # The classifier's cells: data sets x encodings x ansatz reps, each trained on the backends x
+    # noise of the grid. Small by default (few iterations, few shots): every cell is a training loop.
+    vqc_datasets: tuple[str, ...] = ("iris",)
+    vqc_encodings: tuple[str, ...] = ("angle",)
+    vqc_reps: tuple[int, ...] = (1,)
+    vqc_shots: int = 128
+    vqc_max_iterations: int = 12
+    vqc_features: int = 4  # features kept (PCA) = qubits of the angle encoding
+    vqc_seeds: int = 1  # train/test splits per data set
 
     @classmethod
     def from_params(cls, values: Mapping[str, Any]) -> SweepGrid:
@@ -105,6 +117,21 @@ class SweepGrid:
                         f"noise: {model!r} is neither 'ideal' nor an IBM fake backend "
                         "(e.g. fake_kolkata, fake_manila; see qiskit_ibm_runtime.fake_provider)"
                     )
+        workloads = tuple(str(w) for w in _as_list("workloads", merged["workloads"]))
+        for workload in workloads:
+            if workload not in SWEEP_WORKLOADS:
+                raise SweepConfigError(f"workloads: {workload!r} is not one of {SWEEP_WORKLOADS}")
+        datasets = tuple(str(d) for d in _as_list("vqc_datasets", merged["vqc_datasets"]))
+        from include.data.datasets import BUILTIN_DATASETS
+        from include.quantum.circuits.encodings import ENCODINGS
+
+        for dataset in datasets:
+            if dataset not in BUILTIN_DATASETS:
+                raise SweepConfigError(f"vqc_datasets: {dataset!r} is not one of the built-in {BUILTIN_DATASETS}")
+        encodings = tuple(str(e) for e in _as_list("vqc_encodings", merged["vqc_encodings"]))
+        for encoding in encodings:
+            if encoding not in ENCODINGS:
+                raise SweepConfigError(f"vqc_encodings: {encoding!r} is not one of {ENCODINGS}")
         weights = str(merged["weights"])
         if weights not in ("unit", "uniform"):
             raise SweepConfigError(f"weights={weights!r}: use 'unit' or 'uniform'")
@@ -125,6 +152,14 @@ class SweepGrid:
             max_pubs_per_job=_ints("max_pubs_per_job", [merged["max_pubs_per_job"]], 1, 1000)[0],
             deduplicate=flags in ("true", "1"),
             angle_evaluations=_ints("angle_evaluations", [merged["angle_evaluations"]], 20, 10_000)[0],
+            workloads=workloads,
+            vqc_datasets=datasets,
+            vqc_encodings=encodings,
+            vqc_reps=_ints("vqc_reps", merged["vqc_reps"], 1, 6),
+            vqc_shots=_ints("vqc_shots", [merged["vqc_shots"]], 1, 100_000)[0],
+            vqc_max_iterations=_ints("vqc_max_iterations", [merged["vqc_max_iterations"]], 1, 1000)[0],
+            vqc_features=_ints("vqc_features", [merged["vqc_features"]], 1, MAX_SWEEP_NODES)[0],
+            vqc_seeds=_ints("vqc_seeds", [merged["vqc_seeds"]], 1, 100)[0],
         )
 
     def to_params(self) -> dict[str, Any]:
