@@ -141,7 +141,7 @@ def test_extra_link_opens_the_artifact(
         assert "Expectation Suite: raw_table" in page.inner_text("body")
     else:
         assert response.headers["content-type"].startswith("text/html")
-        assert page.get_by_role("heading", name="Nightly MaxCut benchmark").count() == 1
+        assert page.get_by_role("heading", name="Nightly benchmark").count() == 1
         images = page.evaluate("[...document.images].map(i => [i.src, i.complete && i.naturalWidth > 0])")
         assert images and all(ok for _, ok in images), f"report images that did not load: {images}"
     page.go_back()
