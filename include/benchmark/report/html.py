@@ -247,7 +247,7 @@ def render_report(
         parts.append(f"<li>rows labelled with another night: {html.escape(', '.join(other_nights))}</li>")
     parts += [
         "</ul>",
-        "<h2>Where quantum adds nothing</h2>",
+        "<h2>Where quantum adds nothing (MaxCut)</h2>",
         "<p class='note'>Cells (family, size, QAOA configuration) whose median value added over the best classical "
         "heuristic or random sampling is ≤ 0.</p>",
         f"<ul>{nothing_items}</ul>"
