@@ -3,7 +3,6 @@ what did not run, the history of every night, and the stored report."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from include.benchmark.schema import (
     EXPERIMENT_TIMING_COLUMNS,
     NIGHT_RESULT_DTYPES,
     NOT_RUN_COLUMNS,
+    classical_result_row,
     empty_frame,
     skipped_row,
     with_added_columns,
@@ -25,42 +25,20 @@ from include.store.artifacts import ArtifactRef, ArtifactStore, IncompleteArtifa
 
 def classical_rows(prepared: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The classical baselines of every instance, as result rows (computed once per instance)."""
-    rows = []
-    for record in prepared:
-        optimum = float(record["optimum"])
-        for entry in record["classical"]:
-            cut = float(entry["cut"])
-            rows.append(
-                {
-                    "experiment_key": classical_key(record["instance_hash"], entry["method"]),
-                    "instance_hash": record["instance_hash"],
-                    "workload": "maxcut",
-                    "family": record["family"],
-                    "n_nodes": int(record["n_nodes"]),
-                    "seed": int(record["seed"]),
-                    "method": entry["method"],
-                    "variant": "",
-                    "backend": "classical",
-                    "noise": "none",
-                    "shots": 0,
-                    "reps": 0,
-                    "objective": cut,
-                    "expected_objective": cut,
-                    "optimum": optimum,
-                    "approximation_ratio": cut / optimum if optimum > 0 else math.nan,
-                    "expected_approximation_ratio": cut / optimum if optimum > 0 else math.nan,
-                    "angle_seconds": 0.0,
-                    "compile_seconds": 0.0,
-                    "queue_seconds": 0.0,
-                    "execute_seconds": float(entry["seconds"]),
-                    "postprocess_seconds": 0.0,
-                    "time_to_solution_seconds": float(entry["seconds"]),
-                    "cost": 0.0,
-                    "tier": 2,
-                    "reused": bool(record.get("reused", False)),
-                }
-            )
-    return rows
+    return [
+        classical_result_row(
+            record,
+            experiment_key=classical_key(record["instance_hash"], entry["method"]),
+            workload="maxcut",
+            method=entry["method"],
+            objective=float(entry["cut"]),
+            optimum=float(record["optimum"]),
+            seconds=float(entry["seconds"]),
+            reused=bool(record.get("reused", False)),
+        )
+        for record in prepared
+        for entry in record["classical"]
+    ]
 
 
 def random_sampling_rows(
@@ -80,36 +58,19 @@ def random_sampling_rows(
             if digest not in graphs:
                 graphs[digest] = store.read_table(ArtifactRef.from_xcom(record["graph"]))
             result = random_sampling(graphs[digest], int(record["n_nodes"]), shots, seed=int(digest[:8], 16) + shots)
-            optimum = float(record["optimum"])
             rows.append(
-                {
-                    "experiment_key": classical_key(digest, f"{result.method}:{shots}"),
-                    "instance_hash": digest,
-                    "workload": "maxcut",
-                    "family": record["family"],
-                    "n_nodes": int(record["n_nodes"]),
-                    "seed": int(record["seed"]),
-                    "method": result.method,
-                    "variant": "",
-                    "backend": "classical",
-                    "noise": "none",
-                    "shots": shots,
-                    "reps": 0,
-                    "objective": result.cut,
-                    "expected_objective": result.expected_cut,
-                    "optimum": optimum,
-                    "approximation_ratio": result.cut / optimum if optimum > 0 else math.nan,
-                    "expected_approximation_ratio": result.expected_cut / optimum if optimum > 0 else math.nan,
-                    "angle_seconds": 0.0,
-                    "compile_seconds": 0.0,
-                    "queue_seconds": 0.0,
-                    "execute_seconds": result.seconds,
-                    "postprocess_seconds": 0.0,
-                    "time_to_solution_seconds": result.seconds,
-                    "cost": 0.0,
-                    "tier": 2,
-                    "reused": False,
-                }
+                classical_result_row(
+                    record,
+                    experiment_key=classical_key(digest, f"{result.method}:{shots}"),
+                    workload="maxcut",
+                    method=result.method,
+                    objective=result.cut,
+                    optimum=float(record["optimum"]),
+                    seconds=result.seconds,
+                    reused=False,
+                    shots=shots,
+                    expected_objective=result.expected_cut,
+                )
             )
     return rows
 

@@ -8,7 +8,7 @@ folder under ``nightly/``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -59,6 +59,14 @@ def _ints(name: str, value: Any, low: int, high: int) -> tuple[int, ...]:
             raise SweepConfigError(f"{name}: {item!r} is out of range; use whole numbers from {low} to {high}")
         out.append(number)
     return tuple(out)
+
+
+def _choices(name: str, value: Any, allowed: Sequence[str]) -> tuple[str, ...]:
+    out = tuple(str(v) for v in _as_list(name, value))
+    for item in out:
+        if item not in allowed:
+            raise SweepConfigError(f"{name}: {item!r} is not one of {tuple(allowed)}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -117,21 +125,12 @@ class SweepGrid:
                         f"noise: {model!r} is neither 'ideal' nor an IBM fake backend "
                         "(e.g. fake_kolkata, fake_manila; see qiskit_ibm_runtime.fake_provider)"
                     )
-        workloads = tuple(str(w) for w in _as_list("workloads", merged["workloads"]))
-        for workload in workloads:
-            if workload not in SWEEP_WORKLOADS:
-                raise SweepConfigError(f"workloads: {workload!r} is not one of {SWEEP_WORKLOADS}")
-        datasets = tuple(str(d) for d in _as_list("vqc_datasets", merged["vqc_datasets"]))
         from include.data.datasets import BUILTIN_DATASETS
         from include.quantum.circuits.encodings import ENCODINGS
 
-        for dataset in datasets:
-            if dataset not in BUILTIN_DATASETS:
-                raise SweepConfigError(f"vqc_datasets: {dataset!r} is not one of the built-in {BUILTIN_DATASETS}")
-        encodings = tuple(str(e) for e in _as_list("vqc_encodings", merged["vqc_encodings"]))
-        for encoding in encodings:
-            if encoding not in ENCODINGS:
-                raise SweepConfigError(f"vqc_encodings: {encoding!r} is not one of {ENCODINGS}")
+        workloads = _choices("workloads", merged["workloads"], SWEEP_WORKLOADS)
+        datasets = _choices("vqc_datasets", merged["vqc_datasets"], BUILTIN_DATASETS)
+        encodings = _choices("vqc_encodings", merged["vqc_encodings"], ENCODINGS)
         weights = str(merged["weights"])
         if weights not in ("unit", "uniform"):
             raise SweepConfigError(f"weights={weights!r}: use 'unit' or 'uniform'")

@@ -8,6 +8,7 @@ that reads them use it. Not to be confused with ``include.quantum.backends.resul
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,6 +72,52 @@ def with_added_columns(frame: pd.DataFrame) -> pd.DataFrame:
     existed: those rows are MaxCut's, with no variant."""
     missing = {c: v for c, v in ADDED_COLUMN_DEFAULTS.items() if c not in frame.columns}
     return frame.assign(**missing) if missing else frame
+
+
+def classical_result_row(
+    record: Mapping[str, Any],
+    *,
+    experiment_key: str,
+    workload: str,
+    method: str,
+    objective: float,
+    optimum: float,
+    seconds: float,
+    reused: bool,
+    shots: int = 0,
+    expected_objective: float | None = None,
+) -> dict[str, Any]:
+    """A classical baseline's result row on a prepared instance (``record``: its hash, family,
+    size and seed): tier 2, no quantum stages, its run time as the execute time."""
+    expected = objective if expected_objective is None else expected_objective
+    return {
+        "experiment_key": experiment_key,
+        "instance_hash": record["instance_hash"],
+        "workload": workload,
+        "family": record["family"],
+        "n_nodes": int(record["n_nodes"]),
+        "seed": int(record["seed"]),
+        "method": method,
+        "variant": "",
+        "backend": "classical",
+        "noise": "none",
+        "shots": shots,
+        "reps": 0,
+        "objective": objective,
+        "expected_objective": expected,
+        "optimum": optimum,
+        "approximation_ratio": objective / optimum if optimum > 0 else math.nan,
+        "expected_approximation_ratio": expected / optimum if optimum > 0 else math.nan,
+        "angle_seconds": 0.0,
+        "compile_seconds": 0.0,
+        "queue_seconds": 0.0,
+        "execute_seconds": seconds,
+        "postprocess_seconds": 0.0,
+        "time_to_solution_seconds": seconds,
+        "cost": 0.0,
+        "tier": 2,
+        "reused": reused,
+    }
 
 
 def skipped_row(family: str, n_nodes: int, seed: int, backend: str, noise: str, reason: str) -> dict[str, Any]:

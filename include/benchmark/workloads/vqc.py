@@ -373,42 +373,22 @@ def run_batch(
 def baseline_rows(prepared: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Logistic regression and the RBF SVM of every instance (run once, at preparation)."""
     from include.benchmark.plan import classical_key
+    from include.benchmark.schema import classical_result_row
 
-    rows = []
-    for record in prepared:
-        for entry in record["classical"]:
-            accuracy = float(entry["accuracy"])
-            rows.append(
-                {
-                    "experiment_key": classical_key(record["instance_hash"], entry["method"]),
-                    "instance_hash": record["instance_hash"],
-                    "workload": NAME,
-                    "family": record["family"],
-                    "n_nodes": int(record["n_nodes"]),
-                    "seed": int(record["seed"]),
-                    "method": entry["method"],
-                    "variant": "",
-                    "backend": "classical",
-                    "noise": "none",
-                    "shots": 0,
-                    "reps": 0,
-                    "objective": accuracy,
-                    "expected_objective": accuracy,
-                    "optimum": math.nan,
-                    "approximation_ratio": math.nan,
-                    "expected_approximation_ratio": math.nan,
-                    "angle_seconds": 0.0,
-                    "compile_seconds": 0.0,
-                    "queue_seconds": 0.0,
-                    "execute_seconds": float(entry["seconds"]),
-                    "postprocess_seconds": 0.0,
-                    "time_to_solution_seconds": float(entry["seconds"]),
-                    "cost": 0.0,
-                    "tier": 2,
-                    "reused": bool(record.get("reused", False)),
-                }
-            )
-    return rows
+    return [
+        classical_result_row(
+            record,
+            experiment_key=classical_key(record["instance_hash"], entry["method"]),
+            workload=NAME,
+            method=entry["method"],
+            objective=float(entry["accuracy"]),
+            optimum=math.nan,  # no known optimum: the figure is the accuracy itself
+            seconds=float(entry["seconds"]),
+            reused=bool(record.get("reused", False)),
+        )
+        for record in prepared
+        for entry in record["classical"]
+    ]
 
 
 CONFIG_COLUMNS = ("family", "variant", "reps", "backend", "noise", "shots")
