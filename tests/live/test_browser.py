@@ -22,6 +22,7 @@ SMALL_RUNS: dict[str, dict[str, Any]] = {
     "qaoa_maxcut": {"n_nodes": 4, "degree": 2, "reps": 1, "shots": 128, "max_iterations": 5, "seed": 3},
     "vqc_classifier": {"n_classes": 2, "features_kept": 2, "max_iterations": 4, "shots": 64, "seed": 5},
     "nightly_benchmark": {
+        "workloads": ["maxcut"],  # as before the classifier joined the grid
         "families": ["maxcut_regular"],
         "sizes": [4],
         "seeds_per_size": 1,
