@@ -310,6 +310,8 @@ def test_a_night_with_maxcut_on_braket_and_a_vqc_cell(store: ArtifactStore, work
         "vqc",
     ]
     assert set(_executions(store, plan, run_id).values()) == {1}
+    # Each training ran in its own run_aer batch task.
+    assert len(re.findall(r"batch \d+ \(vqc_classifier\): stored 1 results", output)) == 3
     # The trainings went through the job ledger: one job per evaluation plus the held-out split's.
     for prefix in plan.loc[plan["workload"] == "vqc_classifier", "result_prefix"]:
         manifest = store.read_manifest(store.uri(f"{prefix}/result/manifest.json"))
@@ -337,4 +339,4 @@ def test_the_second_workload_night_recomputes_nothing(store: ArtifactStore, work
     tonight = results[results["method"] == "vqc"][key].sort_values("experiment_key").reset_index(drop=True)
     before = first[first["method"] == "vqc"][key].sort_values("experiment_key").reset_index(drop=True)
     assert tonight.equals(before) and results.loc[results["method"] == "vqc", "reused"].all()
-    assert "task_id=run_aer" not in output or "Marking task as SUCCESS" in output  # nothing mapped to run
+    assert not re.search(r"batch \d+ \(vqc_classifier\): stored", output)  # no training ran tonight
