@@ -80,6 +80,7 @@ def grids(pubs_per_job: int) -> dict[str, dict[str, Any]]:
         "angle_evaluations": 20,
         "max_pubs_per_job": pubs_per_job,
         "deduplicate": False,
+        "workloads": ["maxcut"],  # what these nights measured before the classifier joined the grid
     }
     return {
         # The job service emulates FakeManila (5 qubits) with its noise on: the grid asks for that.

@@ -52,6 +52,7 @@ MODES = {
 
 def grid(sizes: list[int], seeds: int, **overrides: Any) -> dict[str, Any]:
     return {
+        "workloads": ["maxcut"],  # MaxCut's throughput, as before the classifier joined the grid
         "families": ["maxcut_regular", "maxcut_erdos_renyi"],
         "sizes": sizes,
         "seeds_per_size": seeds,

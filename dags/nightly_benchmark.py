@@ -1,7 +1,8 @@
 """nightly_benchmark: every night, quantum against classical across sizes, noise, shots and backends.
 
-grid → prepare (mapped: one pass per instance — graph, GX validation, classical baselines, QAOA
-angles; reused across nights) → plan (key every experiment by the content hash of what would run;
+grid → prepare (mapped: one pass per instance — MaxCut: graph, GX validation, classical baselines,
+QAOA angles; the classifier: data set, GX suites, features, logistic regression and RBF SVM; reused
+across nights) → plan (key every experiment by the content hash of what would run;
 duplicates and stored results are reused) → run_aer / run_jobservice (mapped batches, one job per
 batch, each backend in its own pool, cheapest batches first) → collect (one tidy Parquet table per
 night, appended to the history) → report (statistics and an HTML report with plots, linked from
@@ -55,7 +56,12 @@ GRID_PARAMS: dict[str, Param] = {
         ["aer:statevector", "aer:matrix_product_state", "jobservice"],
         title="Backends",
         type="array",
-        items={"type": "string", "enum": ["aer:statevector", "aer:matrix_product_state", "aer", "jobservice"]},
+        items={
+            "type": "string",
+            "enum": ["aer:statevector", "aer:matrix_product_state", "aer", "jobservice", "braket:local"],
+        },
+        description="simulators and the local job service; braket:local is Amazon Braket's local simulator "
+        "(noise=ideal only: the IBM fake noise models are skipped on it, with the reason)",
     ),
     "degree": Param(
         3, type="integer", minimum=1, description="regular: degree; Erdős–Rényi: expected degree", title="Degree"
@@ -73,6 +79,35 @@ GRID_PARAMS: dict[str, Param] = {
     "angle_evaluations": Param(
         300, type="integer", minimum=20, description="noise-free evaluations per reps", title="Angle-search evaluations"
     ),
+    "workloads": Param(
+        ["maxcut", "vqc_classifier"],
+        title="Workloads",
+        type="array",
+        items={"type": "string", "enum": ["maxcut", "vqc_classifier"]},
+        description="MaxCut (families × sizes × seeds) and/or the classifier (data sets × encodings × ansatz reps)",
+    ),
+    "vqc_datasets": Param(
+        ["iris"],
+        title="Classifier data sets",
+        type="array",
+        items={"type": "string", "enum": ["iris", "wine", "breast_cancer"]},
+        description="built-in data sets (first two classes), offline",
+    ),
+    "vqc_encodings": Param(
+        ["angle"],
+        title="Classifier encodings",
+        type="array",
+        items={"type": "string", "enum": ["basis", "angle", "dense_angle", "amplitude", "zz", "iqp"]},
+    ),
+    "vqc_reps": Param(
+        [1], type="array", items={"type": "integer", "minimum": 1, "maximum": 6}, title="Classifier ansatz reps"
+    ),
+    "vqc_shots": Param(128, type="integer", minimum=1, title="Classifier shots per sample"),
+    "vqc_max_iterations": Param(
+        12, type="integer", minimum=1, description="optimiser evaluations per training", title="Classifier iterations"
+    ),
+    "vqc_features": Param(4, type="integer", minimum=1, description="features kept (PCA)", title="Classifier features"),
+    "vqc_seeds": Param(1, type="integer", minimum=1, description="train/test splits per data set", title="Splits"),
 }
 
 

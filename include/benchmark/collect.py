@@ -3,7 +3,6 @@ what did not run, the history of every night, and the stored report."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,48 +15,30 @@ from include.benchmark.schema import (
     EXPERIMENT_TIMING_COLUMNS,
     NIGHT_RESULT_DTYPES,
     NOT_RUN_COLUMNS,
+    classical_result_row,
     empty_frame,
     skipped_row,
+    with_added_columns,
 )
 from include.store.artifacts import ArtifactRef, ArtifactStore, IncompleteArtifactError
 
 
 def classical_rows(prepared: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The classical baselines of every instance, as result rows (computed once per instance)."""
-    rows = []
-    for record in prepared:
-        optimum = float(record["optimum"])
-        for entry in record["classical"]:
-            cut = float(entry["cut"])
-            rows.append(
-                {
-                    "experiment_key": classical_key(record["instance_hash"], entry["method"]),
-                    "instance_hash": record["instance_hash"],
-                    "family": record["family"],
-                    "n_nodes": int(record["n_nodes"]),
-                    "seed": int(record["seed"]),
-                    "method": entry["method"],
-                    "backend": "classical",
-                    "noise": "none",
-                    "shots": 0,
-                    "reps": 0,
-                    "objective": cut,
-                    "expected_objective": cut,
-                    "optimum": optimum,
-                    "approximation_ratio": cut / optimum if optimum > 0 else math.nan,
-                    "expected_approximation_ratio": cut / optimum if optimum > 0 else math.nan,
-                    "angle_seconds": 0.0,
-                    "compile_seconds": 0.0,
-                    "queue_seconds": 0.0,
-                    "execute_seconds": float(entry["seconds"]),
-                    "postprocess_seconds": 0.0,
-                    "time_to_solution_seconds": float(entry["seconds"]),
-                    "cost": 0.0,
-                    "tier": 2,
-                    "reused": bool(record.get("reused", False)),
-                }
-            )
-    return rows
+    return [
+        classical_result_row(
+            record,
+            experiment_key=classical_key(record["instance_hash"], entry["method"]),
+            workload="maxcut",
+            method=entry["method"],
+            objective=float(entry["cut"]),
+            optimum=float(record["optimum"]),
+            seconds=float(entry["seconds"]),
+            reused=bool(record.get("reused", False)),
+        )
+        for record in prepared
+        for entry in record["classical"]
+    ]
 
 
 def random_sampling_rows(
@@ -77,34 +58,19 @@ def random_sampling_rows(
             if digest not in graphs:
                 graphs[digest] = store.read_table(ArtifactRef.from_xcom(record["graph"]))
             result = random_sampling(graphs[digest], int(record["n_nodes"]), shots, seed=int(digest[:8], 16) + shots)
-            optimum = float(record["optimum"])
             rows.append(
-                {
-                    "experiment_key": classical_key(digest, f"{result.method}:{shots}"),
-                    "instance_hash": digest,
-                    "family": record["family"],
-                    "n_nodes": int(record["n_nodes"]),
-                    "seed": int(record["seed"]),
-                    "method": result.method,
-                    "backend": "classical",
-                    "noise": "none",
-                    "shots": shots,
-                    "reps": 0,
-                    "objective": result.cut,
-                    "expected_objective": result.expected_cut,
-                    "optimum": optimum,
-                    "approximation_ratio": result.cut / optimum if optimum > 0 else math.nan,
-                    "expected_approximation_ratio": result.expected_cut / optimum if optimum > 0 else math.nan,
-                    "angle_seconds": 0.0,
-                    "compile_seconds": 0.0,
-                    "queue_seconds": 0.0,
-                    "execute_seconds": result.seconds,
-                    "postprocess_seconds": 0.0,
-                    "time_to_solution_seconds": result.seconds,
-                    "cost": 0.0,
-                    "tier": 2,
-                    "reused": False,
-                }
+                classical_result_row(
+                    record,
+                    experiment_key=classical_key(digest, f"{result.method}:{shots}"),
+                    workload="maxcut",
+                    method=result.method,
+                    objective=result.cut,
+                    optimum=float(record["optimum"]),
+                    seconds=result.seconds,
+                    reused=False,
+                    shots=shots,
+                    expected_objective=result.expected_cut,
+                )
             )
     return rows
 
@@ -148,17 +114,27 @@ def collect_night(
                 }
             )
             continue
+        # A result stored before the workload column existed is MaxCut's (its plan row says so).
+        named = result.get("workload")
+        result = {**result, "workload": named if isinstance(named, str) and named else str(row.workload)}
+        if not isinstance(result.get("variant"), str):
+            result["variant"] = ""
         rows.append({**result, "reused": str(row.status) != "run"})
-    rows.extend(classical_rows(prepared))
+    from include.benchmark.workloads import MAXCUT, workload, workload_names, workload_of
+
+    rows.extend(classical_rows([r for r in prepared if workload_of(r) == MAXCUT]))
+    for name in workload_names():  # every other workload's baselines, run once per instance
+        rows.extend(workload(name).baseline_rows([r for r in prepared if workload_of(r) == name]))
     shots_by_instance: dict[str, list[int]] = {}
-    for digest, shots in plan_frame[["instance_hash", "shots"]].drop_duplicates().itertuples(index=False):
+    maxcut_plan = plan_frame[plan_frame["workload"] == MAXCUT]
+    for digest, shots in maxcut_plan[["instance_hash", "shots"]].drop_duplicates().itertuples(index=False):
         shots_by_instance.setdefault(str(digest), []).append(int(shots))
-    rows.extend(random_sampling_rows(store, prepared, shots_by_instance))
+    rows.extend(random_sampling_rows(store, [r for r in prepared if workload_of(r) == MAXCUT], shots_by_instance))
     frame = pd.DataFrame(rows, columns=[*EXPERIMENT_RESULT_COLUMNS, "reused"])
     frame.insert(0, "night_date", night_date)
     frame.insert(0, "night", night)
     frame = frame[list(NIGHT_RESULT_DTYPES)].astype(NIGHT_RESULT_DTYPES)
-    order = ["n_nodes", "family", "seed", "method", "backend", "noise", "shots", "reps"]
+    order = ["workload", "n_nodes", "family", "seed", "method", "variant", "backend", "noise", "shots", "reps"]
     frame = frame.sort_values(order, kind="mergesort")
     frame = frame.reset_index(drop=True)
     results_ref = store.put_table(
@@ -203,7 +179,7 @@ def read_history(store: ArtifactStore) -> pd.DataFrame:
     uri = store.uri(f"{sweep_root()}/history/results/data.parquet")
     if not store.exists(store.uri(f"{sweep_root()}/history/results/manifest.json")):
         return empty_frame(NIGHT_RESULT_DTYPES)
-    return store.read_table(uri)
+    return with_added_columns(store.read_table(uri))[list(NIGHT_RESULT_DTYPES)]
 
 
 def append_history(store: ArtifactStore, night_rows: pd.DataFrame, night: str, night_ref: ArtifactRef) -> ArtifactRef:

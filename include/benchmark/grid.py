@@ -8,7 +8,7 @@ folder under ``nightly/``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -16,7 +16,15 @@ from typing import Any
 # results then stop matching and are recomputed instead of silently reused.
 SWEEP_VERSION = "1"
 FAMILIES: dict[str, str] = {"maxcut_regular": "regular", "maxcut_erdos_renyi": "erdos_renyi"}
-SWEEP_BACKENDS = ("aer:statevector", "aer:matrix_product_state", "aer", "jobservice")
+# The workloads a night can sweep (their functions: include.benchmark.workloads.WORKLOADS).
+SWEEP_WORKLOADS = ("maxcut", "vqc_classifier")
+SWEEP_BACKENDS = ("aer:statevector", "aer:matrix_product_state", "aer", "jobservice", "braket:local")
+# Backends whose noise axis is only "ideal": the IBM fake-device noise models are Aer noise models
+# of IBM devices, which these simulators do not take (listed as skipped, with this reason).
+IDEAL_ONLY_BACKENDS: dict[str, str] = {
+    "braket:local": "Braket's local state-vector simulator is noise-free; the IBM fake-device noise models "
+    "apply to Aer only (braket:local runs noise=ideal)",
+}
 IDEAL = "ideal"
 MAX_SWEEP_NODES = 22  # the noise-free angle search holds 2^n amplitudes
 NIGHTS_PREFIX = "nightly"
@@ -53,6 +61,14 @@ def _ints(name: str, value: Any, low: int, high: int) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _choices(name: str, value: Any, allowed: Sequence[str]) -> tuple[str, ...]:
+    out = tuple(str(v) for v in _as_list(name, value))
+    for item in out:
+        if item not in allowed:
+            raise SweepConfigError(f"{name}: {item!r} is not one of {tuple(allowed)}")
+    return out
+
+
 @dataclass(frozen=True)
 class SweepGrid:
     """The night's grid (the DAG's Params). Lists may repeat values: repeats are duplicates."""
@@ -70,6 +86,16 @@ class SweepGrid:
     max_pubs_per_job: int = 50  # circuits batched into one job; 1 submits one circuit at a time
     deduplicate: bool = True
     angle_evaluations: int = 300  # noise-free expectation evaluations per reps level
+    workloads: tuple[str, ...] = SWEEP_WORKLOADS
+    # The classifier's cells: data sets x encodings x ansatz reps, each trained on the backends x
+    # noise of the grid. Small by default (few iterations, few shots): every cell is a training loop.
+    vqc_datasets: tuple[str, ...] = ("iris",)
+    vqc_encodings: tuple[str, ...] = ("angle",)
+    vqc_reps: tuple[int, ...] = (1,)
+    vqc_shots: int = 128
+    vqc_max_iterations: int = 12
+    vqc_features: int = 4  # features kept (PCA) = qubits of the angle encoding
+    vqc_seeds: int = 1  # train/test splits per data set
 
     @classmethod
     def from_params(cls, values: Mapping[str, Any]) -> SweepGrid:
@@ -99,6 +125,12 @@ class SweepGrid:
                         f"noise: {model!r} is neither 'ideal' nor an IBM fake backend "
                         "(e.g. fake_kolkata, fake_manila; see qiskit_ibm_runtime.fake_provider)"
                     )
+        from include.data.datasets import BUILTIN_DATASETS
+        from include.quantum.circuits.encodings import ENCODINGS
+
+        workloads = _choices("workloads", merged["workloads"], SWEEP_WORKLOADS)
+        datasets = _choices("vqc_datasets", merged["vqc_datasets"], BUILTIN_DATASETS)
+        encodings = _choices("vqc_encodings", merged["vqc_encodings"], ENCODINGS)
         weights = str(merged["weights"])
         if weights not in ("unit", "uniform"):
             raise SweepConfigError(f"weights={weights!r}: use 'unit' or 'uniform'")
@@ -119,6 +151,14 @@ class SweepGrid:
             max_pubs_per_job=_ints("max_pubs_per_job", [merged["max_pubs_per_job"]], 1, 1000)[0],
             deduplicate=flags in ("true", "1"),
             angle_evaluations=_ints("angle_evaluations", [merged["angle_evaluations"]], 20, 10_000)[0],
+            workloads=workloads,
+            vqc_datasets=datasets,
+            vqc_encodings=encodings,
+            vqc_reps=_ints("vqc_reps", merged["vqc_reps"], 1, 6),
+            vqc_shots=_ints("vqc_shots", [merged["vqc_shots"]], 1, 100_000)[0],
+            vqc_max_iterations=_ints("vqc_max_iterations", [merged["vqc_max_iterations"]], 1, 1000)[0],
+            vqc_features=_ints("vqc_features", [merged["vqc_features"]], 1, MAX_SWEEP_NODES)[0],
+            vqc_seeds=_ints("vqc_seeds", [merged["vqc_seeds"]], 1, 100)[0],
         )
 
     def to_params(self) -> dict[str, Any]:

@@ -39,6 +39,8 @@ def instance_specs(grid: SweepGrid) -> tuple[list[dict[str, Any]], list[dict[str
     specs: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     seen: set[InstanceSpec] = set()
+    if "maxcut" not in grid.workloads:
+        return specs, skipped
     for n_nodes in sorted(set(grid.sizes)):
         for family in dict.fromkeys(grid.families):
             for seed in range(grid.seeds_per_size):

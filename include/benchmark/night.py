@@ -51,11 +51,18 @@ def _handoff(night: str) -> str:
 
 def grid_task(store: ArtifactStore, night: str, params: Mapping[str, Any]) -> Ref:
     """Validate the Params, list the instances (grouped by content) and the impossible ones."""
+    from include.benchmark.workloads import workload, workload_names
+
     grid = SweepGrid.from_params(params)
     specs, skipped = instance_specs(grid)
+    content_groups = group_by_content(specs)
+    for name in workload_names():  # every other workload: one group (one prepare task) per instance
+        more, more_skipped = workload(name).instance_specs(grid)
+        content_groups.extend([spec] for spec in more)
+        skipped.extend(more_skipped)
     groups = [
         put_document(store, _handoff(night), f"group-{index:05d}", group, stage="grid")
-        for index, group in enumerate(group_by_content(specs))
+        for index, group in enumerate(content_groups)
     ]
     return put_document(
         store, _handoff(night), "grid", {"grid": grid.to_params(), "skipped": skipped, "groups": groups}, stage="grid"
@@ -68,9 +75,15 @@ def instance_groups(store: ArtifactStore, grid_ref: Mapping[str, Any]) -> list[R
 
 
 def prepare_task(store: ArtifactStore, night: str, group_ref: Mapping[str, Any], grid_ref: Mapping[str, Any]) -> Ref:
+    from include.benchmark.workloads import MAXCUT, workload, workload_of
+
     settings = read_document(store, grid_ref)["grid"]
     group = read_document(store, group_ref)
-    records = prepare_group(store, group, settings["reps"], angle_evaluations=settings["angle_evaluations"])
+    if group and workload_of(group[0]) != MAXCUT:
+        entry, grid = workload(workload_of(group[0])), SweepGrid.from_params(settings)
+        records = [entry.prepare(store, spec, grid) for spec in group]
+    else:
+        records = prepare_group(store, group, settings["reps"], angle_evaluations=settings["angle_evaluations"])
     name = f"prepared-{str(group_ref['sha256'])[:16]}"
     return put_document(
         store, _handoff(night), name, records, stage="prepare", inputs=[ArtifactRef.from_xcom(group_ref)]

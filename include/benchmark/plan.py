@@ -6,6 +6,10 @@ structure, parameter values, shots, backend, effective noise and the device cali
 runs once: duplicates in the grid and results already in the store (from earlier nights) are
 reused. What does run is cut into batches: one job per (backend, noise, shots) and chunk of
 circuits, cheapest first.
+
+Other workloads (``include.benchmark.workloads``: the classifier) are planned through their entry:
+its experiments per prepared instance, its key and its backend rules, over the same backends and
+noise models, with the same skip rules, dedup and batches (one training loop per batch task).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from include.benchmark.grid import IDEAL, MAX_SWEEP_NODES, SWEEP_VERSION, SweepGrid, sweep_root
+from include.benchmark.grid import IDEAL, IDEAL_ONLY_BACKENDS, MAX_SWEEP_NODES, SWEEP_VERSION, SweepGrid, sweep_root
 from include.benchmark.instances import stored_record
 from include.benchmark.schema import NOT_RUN_COLUMNS, SKIPPED_COLUMNS, empty_frame, skipped_row
 from include.store.artifacts import ArtifactRef, ArtifactStore, canonical_json, sha256_hex
@@ -74,6 +78,19 @@ def backend_identity(backend: str, noise: str, *, jobservice_url: str | None) ->
         return BackendIdentity(
             backend, noise, f"jobservice:{device}", effective, calibration, qubits, backend_profile(backend).pool
         )
+    if backend in IDEAL_ONLY_BACKENDS:
+        if noise != IDEAL:
+            return BackendIdentity(backend, noise, skip_reason=IDEAL_ONLY_BACKENDS[backend])
+        instance = make_backend(backend)
+        return BackendIdentity(
+            backend,
+            noise,
+            backend,
+            IDEAL,
+            calibration_hash(instance.calibration_snapshot()),
+            min(MAX_SWEEP_NODES, int(instance.target().num_qubits)),
+            backend_profile(backend).pool,
+        )
     method = backend.partition(":")[2]
     spec = backend if noise == IDEAL else f"aer:{method or 'automatic'}:{noise}"
     instance = make_backend(spec)
@@ -129,6 +146,7 @@ PLAN_COLUMNS: dict[str, str] = {
     "experiment_id": "int64",
     "experiment_key": "string",
     "status": "string",  # run | duplicate (of a key run this night) | reused (in the store already)
+    "workload": "string",  # maxcut | an entry of include.benchmark.workloads
     "instance_hash": "string",
     "family": "string",
     "n_nodes": "int64",
@@ -138,9 +156,11 @@ PLAN_COLUMNS: dict[str, str] = {
     "spec": "string",
     "shots": "int64",
     "reps": "int64",
-    "parameters": "string",  # JSON list: γ[0..p-1] then β[0..p-1]
+    "variant": "string",  # the workload's configuration beyond reps ("" for MaxCut)
+    "parameters": "string",  # MaxCut: JSON list γ[0..p-1] then β[0..p-1]
+    "config": "string",  # other workloads: their experiment's settings (JSON)
     "angle_seconds": "float64",
-    "graph_uri": "string",
+    "graph_uri": "string",  # MaxCut's graph ("" for other workloads: their inputs are in config)
     "graph_sha256": "string",
     "optimum": "float64",
     "result_prefix": "string",
@@ -180,7 +200,32 @@ def plan_night(
     rows: list[dict[str, Any]] = []
     skips = [dict(s) for s in skipped]
     unreachable: list[dict[str, Any]] = []  # planned on a configured backend nobody could reach
-    by_family_size = sorted(prepared, key=lambda r: (int(r["n_nodes"]), str(r["family"]), int(r["seed"])))
+    from include.benchmark.workloads import MAXCUT, workload, workload_of
+
+    def placeable(identity: BackendIdentity, family: str, n_qubits: int, seed: int, extra: str = "") -> bool:
+        """Whether an experiment of this size can run on the identity; records why not (skipped,
+        or unreachable: planned, not run)."""
+        backend, noise = identity.backend, identity.noise
+        if extra:  # the workload cannot run there at all, reachable or not
+            skips.append(skipped_row(family, n_qubits, seed, backend, noise, extra))
+            return False
+        if identity.unreachable:
+            # The key is unknown: it needs the device's calibration.
+            row = skipped_row(family, n_qubits, seed, backend, noise, identity.unreachable)
+            unreachable.append({**row, "experiment_key": ""})
+            return False
+        reason = identity.skip_reason
+        noisy = identity.effective_noise not in ("", IDEAL)
+        if not reason and noisy and n_qubits > grid.noise_max_nodes:
+            reason = f"noisy simulation above noise_max_nodes={grid.noise_max_nodes}"
+        if not reason and n_qubits > identity.max_qubits:
+            reason = f"{n_qubits} qubits do not fit the {identity.max_qubits}-qubit device"
+        if reason:
+            skips.append(skipped_row(family, n_qubits, seed, backend, noise, reason))
+        return not reason
+
+    maxcut = [r for r in prepared if workload_of(r) == MAXCUT]
+    by_family_size = sorted(maxcut, key=lambda r: (int(r["n_nodes"]), str(r["family"]), int(r["seed"])))
     for record in by_family_size:
         n_nodes = int(record["n_nodes"])
         for reps in grid.reps:
@@ -189,32 +234,9 @@ def plan_night(
                 for backend in grid.backends:
                     for noise in grid.noise:
                         identity = identities[(backend, noise)]
-                        if identity.unreachable:
-                            unreachable.append(
-                                {
-                                    **skipped_row(
-                                        record["family"],
-                                        n_nodes,
-                                        int(record["seed"]),
-                                        backend,
-                                        noise,
-                                        identity.unreachable,
-                                    ),
-                                    "experiment_key": "",  # unknown: the key needs the device's calibration
-                                }
-                            )
+                        if not placeable(identity, record["family"], n_nodes, int(record["seed"])):
                             continue
-                        reason = identity.skip_reason
                         noisy = identity.effective_noise not in ("", IDEAL)
-                        if not reason and noisy and n_nodes > grid.noise_max_nodes:
-                            reason = f"noisy simulation above noise_max_nodes={grid.noise_max_nodes}"
-                        if not reason and n_nodes > identity.max_qubits:
-                            reason = f"{n_nodes} qubits do not fit the {identity.max_qubits}-qubit device"
-                        if reason:
-                            skips.append(
-                                skipped_row(record["family"], n_nodes, int(record["seed"]), backend, noise, reason)
-                            )
-                            continue
                         key = experiment_key(
                             structure=angles["structure"],
                             parameters=angles["parameters"],
@@ -226,6 +248,7 @@ def plan_night(
                             {
                                 "experiment_id": len(rows),
                                 "experiment_key": key,
+                                "workload": MAXCUT,
                                 "instance_hash": record["instance_hash"],
                                 "family": record["family"],
                                 "n_nodes": n_nodes,
@@ -235,7 +258,9 @@ def plan_night(
                                 "spec": identity.spec,
                                 "shots": int(shots),
                                 "reps": int(reps),
+                                "variant": "",
                                 "parameters": json.dumps(angles["parameters"]),
+                                "config": "{}",
                                 "angle_seconds": float(angles["seconds"]),
                                 "graph_uri": record["graph"]["uri"],
                                 "graph_sha256": record["graph"]["sha256"],
@@ -244,6 +269,44 @@ def plan_night(
                                 "estimated_cost": estimated_cost(n_nodes, int(reps), int(shots), noisy),
                             }
                         )
+    # Every other workload through its entry: its experiments, keys and skips, the same backends,
+    # noise rules, dedup and batching.
+    others = [r for r in prepared if workload_of(r) != MAXCUT]
+    for record in sorted(others, key=lambda r: (workload_of(r), str(r["family"]), int(r["seed"]))):
+        entry = workload(workload_of(record))
+        for experiment in entry.experiments(record, grid):
+            for backend in grid.backends:
+                for noise in grid.noise:
+                    identity = identities[(backend, noise)]
+                    extra = entry.backend_skip(identity)
+                    if not placeable(identity, record["family"], experiment.n_qubits, int(record["seed"]), extra):
+                        continue
+                    noisy = identity.effective_noise not in ("", IDEAL)
+                    rows.append(
+                        {
+                            "experiment_id": len(rows),
+                            "experiment_key": entry.experiment_key(record, experiment, identity),
+                            "workload": entry.name,
+                            "instance_hash": record["instance_hash"],
+                            "family": record["family"],
+                            "n_nodes": experiment.n_qubits,
+                            "seed": int(record["seed"]),
+                            "backend": backend,
+                            "noise": identity.effective_noise,
+                            "spec": identity.spec,
+                            "shots": experiment.shots,
+                            "reps": experiment.reps,
+                            "variant": experiment.variant,
+                            "parameters": "[]",
+                            "config": json.dumps(experiment.config, sort_keys=True),
+                            "angle_seconds": 0.0,
+                            "graph_uri": "",
+                            "graph_sha256": "",
+                            "optimum": float("nan"),
+                            "pool": identity.pool,
+                            "estimated_cost": experiment.estimated_cost * (50.0 if noisy else 1.0),
+                        }
+                    )
     seen: set[str] = set()
     for row in rows:
         key = row["experiment_key"]
@@ -261,7 +324,12 @@ def plan_night(
         "plan",
         plan,
         stage="plan",
-        inputs=[ArtifactRef(r["prepared_uri"], sha256_hex(canonical_json(stored_record(r))), None) for r in prepared],
+        inputs=[
+            ArtifactRef(
+                r["prepared_uri"], r.get("prepared_sha256") or sha256_hex(canonical_json(stored_record(r))), None
+            )
+            for r in prepared
+        ],
         params={"grid": grid.to_params()},
     )
     skipped_frame = pd.DataFrame(skips, columns=list(SKIPPED_COLUMNS)).astype({"n_nodes": "int64", "seed": "int64"})
@@ -290,15 +358,19 @@ def plan_night(
 
 def cut_batches(rows: list[dict[str, Any]], max_pubs: int) -> list[dict[str, Any]]:
     """Rows that run → jobs of up to ``max_pubs`` circuits sharing (spec, shots), cheapest first."""
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    from include.benchmark.workloads import MAXCUT, workload
+
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for row in rows:
         row["batch"] = -1
         if row["status"] == "run":
-            groups.setdefault((row["spec"], row["shots"]), []).append(row)
+            groups.setdefault((row["workload"], row["spec"], row["shots"]), []).append(row)
     chunks: list[list[dict[str, Any]]] = []
-    for members in groups.values():
+    for (name, _, _), members in groups.items():
         members.sort(key=lambda r: (r["estimated_cost"], r["experiment_id"]))
-        chunks.extend(members[start : start + max_pubs] for start in range(0, len(members), max_pubs))
+        # MaxCut: circuits per job; another workload: its experiments per batch task (a training loop each).
+        size = max_pubs if name == MAXCUT else workload(name).experiments_per_batch
+        chunks.extend(members[start : start + size] for start in range(0, len(members), size))
     # Cheap, informative work first: mapped task instances start in map-index order.
     chunks.sort(key=lambda c: (max(int(r["n_nodes"]) for r in c), sum(r["estimated_cost"] for r in c)))
     batches: list[dict[str, Any]] = []
@@ -308,6 +380,7 @@ def cut_batches(rows: list[dict[str, Any]], max_pubs: int) -> list[dict[str, Any
         batches.append(
             {
                 "batch": number,
+                "workload": chunk[0]["workload"],
                 "spec": chunk[0]["spec"],
                 "shots": chunk[0]["shots"],
                 "pool": chunk[0]["pool"],

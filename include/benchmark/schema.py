@@ -8,6 +8,7 @@ that reads them use it. Not to be confused with ``include.quantum.backends.resul
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,17 +19,21 @@ NIGHT_RESULT_DTYPES: dict[str, str] = {
     "night_date": "string",  # ISO date of the night, for the trend
     "experiment_key": "string",  # sha256 of what ran
     "instance_hash": "string",  # content hash of the problem instance
-    "family": "string",  # maxcut_regular | maxcut_erdos_renyi
-    "n_nodes": "int64",
-    "seed": "int64",
-    "method": "string",  # qaoa | exact | greedy | local_search | simulated_annealing
+    "workload": "string",  # maxcut | vqc_classifier (include.benchmark.workloads.WORKLOADS)
+    "family": "string",  # maxcut_regular | maxcut_erdos_renyi | vqc_<data set>
+    "n_nodes": "int64",  # MaxCut: nodes (= qubits); VQC: qubits of the encoding (classical: features)
+    "seed": "int64",  # MaxCut: the graph's seed; VQC: the train/test split's seed
+    # qaoa | exact | greedy | local_search | simulated_annealing | random_sampling; vqc | logistic_regression | rbf_svm
+    "method": "string",
+    "variant": "string",  # the workload's configuration beyond reps: VQC its encoding; "" for MaxCut
     "backend": "string",  # aer:statevector, aer:matrix_product_state, jobservice, ...; classical
     "noise": "string",  # ideal or a fake-backend noise model that really applied; none (classical)
     "shots": "int64",  # 0 for classical
     "reps": "int64",  # QAOA p; 0 for classical
-    "objective": "float64",  # best cut found (QAOA: the best sampled bitstring's cut)
-    "expected_objective": "float64",  # QAOA: mean cut over shots; classical: = objective
-    "optimum": "float64",  # exact max cut
+    # best cut found (QAOA: the best sampled bitstring's cut); VQC and its baselines: held-out accuracy
+    "objective": "float64",
+    "expected_objective": "float64",  # QAOA: mean cut over shots; VQC: training accuracy; classical: = objective
+    "optimum": "float64",  # exact max cut; NaN where there is none (the classifier)
     "approximation_ratio": "float64",
     "expected_approximation_ratio": "float64",
     "angle_seconds": "float64",
@@ -56,6 +61,63 @@ EXPERIMENT_TIMING_COLUMNS: tuple[str, ...] = (
 # Combinations of the grid that were not attempted, and planned experiments with no result.
 SKIPPED_COLUMNS: tuple[str, ...] = ("family", "n_nodes", "seed", "backend", "noise", "reason")
 NOT_RUN_COLUMNS: tuple[str, ...] = (*SKIPPED_COLUMNS, "experiment_key")
+
+
+# Defaults of the columns added with the second workload, for tables written before them.
+ADDED_COLUMN_DEFAULTS: dict[str, str] = {"workload": "maxcut", "variant": ""}
+
+
+def with_added_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A results table (or history, or stored result) written before ``workload``/``variant``
+    existed: those rows are MaxCut's, with no variant."""
+    missing = {c: v for c, v in ADDED_COLUMN_DEFAULTS.items() if c not in frame.columns}
+    return frame.assign(**missing) if missing else frame
+
+
+def classical_result_row(
+    record: Mapping[str, Any],
+    *,
+    experiment_key: str,
+    workload: str,
+    method: str,
+    objective: float,
+    optimum: float,
+    seconds: float,
+    reused: bool,
+    shots: int = 0,
+    expected_objective: float | None = None,
+) -> dict[str, Any]:
+    """A classical baseline's result row on a prepared instance (``record``: its hash, family,
+    size and seed): tier 2, no quantum stages, its run time as the execute time."""
+    expected = objective if expected_objective is None else expected_objective
+    return {
+        "experiment_key": experiment_key,
+        "instance_hash": record["instance_hash"],
+        "workload": workload,
+        "family": record["family"],
+        "n_nodes": int(record["n_nodes"]),
+        "seed": int(record["seed"]),
+        "method": method,
+        "variant": "",
+        "backend": "classical",
+        "noise": "none",
+        "shots": shots,
+        "reps": 0,
+        "objective": objective,
+        "expected_objective": expected,
+        "optimum": optimum,
+        "approximation_ratio": objective / optimum if optimum > 0 else math.nan,
+        "expected_approximation_ratio": expected / optimum if optimum > 0 else math.nan,
+        "angle_seconds": 0.0,
+        "compile_seconds": 0.0,
+        "queue_seconds": 0.0,
+        "execute_seconds": seconds,
+        "postprocess_seconds": 0.0,
+        "time_to_solution_seconds": seconds,
+        "cost": 0.0,
+        "tier": 2,
+        "reused": reused,
+    }
 
 
 def skipped_row(family: str, n_nodes: int, seed: int, backend: str, noise: str, reason: str) -> dict[str, Any]:

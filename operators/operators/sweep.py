@@ -127,6 +127,19 @@ class SweepBatchOperator(BaseOperator):
         from include.benchmark.night import store_outcome
 
         store = sweep_store()
+        from include.benchmark.workloads import MAXCUT, run_workload_batch, workload_of
+
+        if workload_of(self.batch) != MAXCUT:
+            # Another workload's experiments (a VQC training loop) held in this task, each job
+            # through the same protocol: ledger, admission, settlement. In-process backends only.
+            try:
+                outcome = run_workload_batch(
+                    store, self.batch, protocol_for=self._protocol, night=str(context["run_id"])
+                )
+            finally:
+                self._close()
+            self.log.info("batch %s (%s): stored %d results", outcome.batch, workload_of(self.batch), outcome.executed)
+            return store_outcome(store, self.batch, outcome.to_xcom())
         stored = self._submission(store)  # a resumed or retried task: the same job (found, or re-run in process)
         try:
             submission, protocol = submit_batch(

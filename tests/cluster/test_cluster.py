@@ -66,6 +66,7 @@ VQC: dict[str, Any] = {
     "seed": 5,
 }
 GRID: dict[str, Any] = {
+    "workloads": ["maxcut"],  # as before the classifier joined the grid
     "families": ["maxcut_regular"],
     "sizes": [4, 6],
     "seeds_per_size": 2,

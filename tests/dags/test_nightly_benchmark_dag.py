@@ -9,6 +9,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.integration
 # K4, so every seed of both families is the same instance — the grid holds real duplicates.
 SIZES = [4, 6]
 GRID = {
+    "workloads": ["maxcut"],
     "families": ["maxcut_regular", "maxcut_erdos_renyi"],
     "sizes": SIZES,
     "seeds_per_size": 2,
@@ -241,3 +243,100 @@ def test_policy_pools_import_into_airflow(qflow_env: dict[str, str], tmp_path: P
         assert int(pools[name]["slots"]) == spec.slots, (name, pools)
         # Deferred tasks hold their slot: a pool bounds the jobs in flight, waiting ones included.
         assert str(pools[name]["include_deferred"]).lower() == "true", (name, pools[name])
+
+
+# MaxCut on Braket's local simulator beside a VQC cell (iris, angle encoding, 4 qubits) on it and
+# on Aer, with a noise model Braket cannot take (skipped, with the reason).
+WORKLOAD_GRID = {
+    "workloads": ["maxcut", "vqc_classifier"],
+    "families": ["maxcut_regular"],
+    "sizes": [4],
+    "seeds_per_size": 1,
+    "reps": [1],
+    "shots": [128],
+    "noise": ["ideal", "fake_manila"],
+    "backends": ["braket:local", "aer:statevector"],
+    "angle_evaluations": 30,
+    "vqc_datasets": ["iris"],
+    "vqc_encodings": ["angle"],
+    "vqc_reps": [1],
+    "vqc_shots": 64,
+    "vqc_max_iterations": 4,
+}
+WORKLOAD_ROOT = f"tests/sweep-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def workload_nights(qflow_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    state_dir = tmp_path_factory.mktemp("nightly-workloads")
+    env = {
+        **qflow_env,
+        "QFLOW_SWEEP_ROOT": WORKLOAD_ROOT,
+        "QFLOW_LEDGER_URL": f"sqlite:///{state_dir / 'ledger.sqlite'}",
+    }
+    return airflow_dags_test("nightly_benchmark", env, WORKLOAD_GRID), airflow_dags_test(
+        "nightly_benchmark", env, WORKLOAD_GRID
+    )
+
+
+def test_a_night_with_maxcut_on_braket_and_a_vqc_cell(store: ArtifactStore, workload_nights: tuple[Any, Any]) -> None:
+    from include.benchmark.workloads.vqc import comparisons
+
+    (run_id, state, output), _ = workload_nights
+    assert state == "success", output[-5000:]
+    plan, results = _night(store, run_id)
+    assert set(plan["status"]) == {"run"}
+    assert set(zip(plan["workload"], plan["backend"], plan["noise"], strict=True)) == {
+        ("maxcut", "braket:local", "ideal"),
+        ("maxcut", "aer:statevector", "ideal"),
+        ("maxcut", "aer:statevector", "fake_manila"),
+        ("vqc_classifier", "braket:local", "ideal"),
+        ("vqc_classifier", "aer:statevector", "ideal"),
+        ("vqc_classifier", "aer:statevector", "fake_manila"),
+    }
+    skipped = store.read_table(store.uri(f"{night_prefix_for(run_id)}/skipped/data.parquet"))
+    on_braket = skipped[skipped["backend"] == "braket:local"]
+    assert sorted(on_braket["family"]) == ["maxcut_regular", "vqc_iris"] and set(on_braket["noise"]) == {"fake_manila"}
+    assert on_braket["reason"].str.contains("Aer only").all()
+    # One result row per planned experiment of either workload, beside each one's baselines.
+    assert list(results.columns) == list(NIGHT_RESULT_DTYPES)
+    braket_qaoa = results[(results["method"] == "qaoa") & (results["backend"] == "braket:local")]
+    assert len(braket_qaoa) == 1 and 0 < float(braket_qaoa["approximation_ratio"].iloc[0]) <= 1
+    vqc = results[results["method"] == "vqc"]
+    assert len(vqc) == 3 and vqc["objective"].between(0, 1).all() and (vqc["variant"] == "angle").all()
+    assert sorted(results.loc[results["workload"] == "vqc_classifier", "method"].unique()) == [
+        "logistic_regression",
+        "rbf_svm",
+        "vqc",
+    ]
+    assert set(_executions(store, plan, run_id).values()) == {1}
+    # Each training ran in its own run_aer batch task.
+    assert len(re.findall(r"batch \d+ \(vqc_classifier\): stored 1 results", output)) == 3
+    # The trainings went through the job ledger: one job per evaluation plus the held-out split's.
+    for prefix in plan.loc[plan["workload"] == "vqc_classifier", "result_prefix"]:
+        manifest = store.read_manifest(store.uri(f"{prefix}/result/manifest.json"))
+        assert manifest["measurements"]["jobs"] == manifest["measurements"]["evaluations"] + 1 >= 2
+    # The report's classifier section, its sentence following the figures.
+    base = f"{night_prefix_for(run_id)}/report"
+    html = store.read_attachment(store.uri(f"{base}/data.parquet"), "index.html").decode()
+    assert "Classifier (vqc_classifier)" in html and "logistic regression" in html
+    compared = comparisons(results[results["workload"] == "vqc_classifier"])
+    assert len(compared) == 3
+    if (compared["gap"] <= 0).all():
+        assert "the VQC never beat the better of logistic regression and the RBF SVM" in html
+        assert "quantum added nothing here" in html
+    else:
+        assert f"beat the better classical baseline in {int((compared['gap'] > 0).sum())} of 3" in html
+
+
+def test_the_second_workload_night_recomputes_nothing(store: ArtifactStore, workload_nights: tuple[Any, Any]) -> None:
+    (first_id, _, _), (run_id, state, output) = workload_nights
+    assert state == "success", output[-5000:]
+    plan, results = _night(store, run_id)
+    assert set(plan["status"]) == {"reused"} and _executions(store, plan, run_id) == {}
+    _, first = _night(store, first_id)
+    key = ["experiment_key", "objective"]
+    tonight = results[results["method"] == "vqc"][key].sort_values("experiment_key").reset_index(drop=True)
+    before = first[first["method"] == "vqc"][key].sort_values("experiment_key").reset_index(drop=True)
+    assert tonight.equals(before) and results.loc[results["method"] == "vqc", "reused"].all()
+    assert not re.search(r"batch \d+ \(vqc_classifier\): stored", output)  # no training ran tonight

@@ -37,6 +37,7 @@ RUNS: dict[str, dict[str, Any]] = {
         "backend": "jobservice:fake_manila",  # the final sample: a real job with a cost in the ledger
     },
     "nightly_benchmark": {
+        "workloads": ["maxcut"],  # as before the classifier joined the grid
         "families": ["maxcut_regular"],
         "sizes": [4],
         "seeds_per_size": 1,

@@ -36,7 +36,7 @@ from include.benchmark.report.stats import (
     validate_columns,
     validate_results,
 )
-from include.benchmark.schema import NOT_RUN_COLUMNS, SKIPPED_COLUMNS
+from include.benchmark.schema import NOT_RUN_COLUMNS, SKIPPED_COLUMNS, with_added_columns
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -49,7 +49,7 @@ def _fmt(value: Any, spec: str) -> str:
     return str(value)
 
 
-def _html_table(frame: pd.DataFrame, columns: Sequence[tuple[str, str, str]], *, empty: str = "none") -> str:
+def html_table(frame: pd.DataFrame, columns: Sequence[tuple[str, str, str]], *, empty: str = "none") -> str:
     """``columns``: (column, header, format spec or "" for str or "int"); every cell escaped."""
     if frame.empty:
         return f"<p class='note'>{html.escape(empty)}</p>"
@@ -117,9 +117,22 @@ def render_report(
     not attempted (columns ``SKIPPED_COLUMNS``), ``not_run`` experiments not run this night
     (``NOT_RUN_COLUMNS``). Raises ValueError naming missing columns of any input.
     """
+    from include.benchmark.workloads import MAXCUT, workload, workload_names
+
+    results = with_added_columns(results)
     validate_results(results)
     if len(history):
         validate_columns(history, TREND_COLUMNS, what="history")
+        history = with_added_columns(history)
+        history = history[history["workload"] == MAXCUT]
+    # Every other workload's section, from its own rows; MaxCut's statistics and plots below.
+    sections = [
+        workload(name).report_section(results[results["workload"] == name])
+        for name in workload_names()
+        if (results["workload"] == name).any()
+    ]
+    everything = results
+    results = results[results["workload"] == MAXCUT]
     if skipped is not None:
         validate_columns(skipped, SKIPPED_COLUMNS, what="skipped")
     if not_run is not None:
@@ -129,6 +142,16 @@ def render_report(
     per_instance = instance_value_added(results)
     value = quantum_value_added(results)
     headline = headline_sentences(results, per_instance, value, not_run)
+    if sections and not len(results):  # no MaxCut tonight: its "no QAOA results" lines say nothing useful
+        headline = [line for line in headline if line.startswith("INCOMPLETE")]
+    elif sections:
+        headline = (
+            [*headline[:1], *(f"MaxCut: {line}" for line in headline[1:])]
+            if headline[:1] and headline[0].startswith("INCOMPLETE")
+            else [f"MaxCut: {line}" for line in headline]
+        )
+    for section in sections:
+        headline.extend(section.headline)
     trend = trend_table(results, history, trend_nights)
 
     labelled = with_labels(statistics, results)
@@ -197,7 +220,11 @@ def render_report(
         "<html lang='en'><head><meta charset='utf-8'>",
         f"<title>qflow nightly benchmark — {html.escape(night)}</title>",
         f"<style>{_CSS}</style></head><body>",
-        f"<h1>Nightly MaxCut benchmark — {html.escape(night)}</h1>",
+        f"<h1>Nightly benchmark — {html.escape(night)}</h1>",
+        "<p class='note'>Workloads this night: "
+        + html.escape(", ".join(str(w) for w in dict.fromkeys(everything["workload"].astype(str))) or "none")
+        + ". MaxCut (QAOA against its heuristics) first; each other workload has its own section below, "
+        "judged against its own classical baselines.</p>",
         "<p class='note'>Statistics are across seeds (median, quartiles, IQR, sample variance with ddof=1); "
         "never only the best run. Approximation ratio = cut / exact optimum. QAOA's headline figure is its "
         "expected ratio (the mean cut over its samples); its best sample comes second, beside random "
@@ -209,7 +236,8 @@ def render_report(
         "<ul class='headline'>" + "".join(f"<li>{html.escape(s)}</li>" for s in headline) + "</ul>",
         "<h2>Counts</h2>",
         "<ul>",
-        f"<li>rows: {n_rows} ({n_unique} distinct experiments)</li>",
+        f"<li>rows: {len(everything)} ({everything['experiment_key'].nunique()} distinct experiments; "
+        f"MaxCut: {n_rows} rows, {n_unique} distinct)</li>",
         f"<li>reused results (from the store): {n_reused}</li>",
         f"<li>QAOA rows: {len(qaoa_rows)}; classical rows: {n_unique - len(qaoa_rows)}</li>",
         f"<li>instances: {rows['instance_hash'].nunique()}; cells: {len(statistics)}</li>",
@@ -219,7 +247,7 @@ def render_report(
         parts.append(f"<li>rows labelled with another night: {html.escape(', '.join(other_nights))}</li>")
     parts += [
         "</ul>",
-        "<h2>Where quantum adds nothing</h2>",
+        "<h2>Where quantum adds nothing (MaxCut)</h2>",
         "<p class='note'>Cells (family, size, QAOA configuration) whose median value added over the best classical "
         "heuristic or random sampling is ≤ 0.</p>",
         f"<ul>{nothing_items}</ul>"
@@ -228,22 +256,23 @@ def render_report(
         + (" (no cell could be assessed)." if value.empty else ".")
         + "</p>",
         "<h2>Quantum value added per cell</h2>",
-        _html_table(value_labelled, value_columns, empty="no QAOA result could be compared with a heuristic"),
+        html_table(value_labelled, value_columns, empty="no QAOA result could be compared with a heuristic"),
         "<h2>Plots</h2>",
         images_html(images),
         "<h2>Statistics per cell</h2>",
         "<p class='note'>variance is '–' where a cell has a single seed.</p>",
-        _html_table(labelled, stat_columns, empty="no results"),
+        html_table(labelled, stat_columns, empty="no results"),
+        *(section.html for section in sections),
     ]
     if skipped is not None:
         parts += [
             "<h2>Skipped combinations</h2>",
-            _html_table(skipped, [(c, c, "") for c in SKIPPED_COLUMNS], empty="nothing skipped"),
+            html_table(skipped, [(c, c, "") for c in SKIPPED_COLUMNS], empty="nothing skipped"),
         ]
     if not_run is not None:
         parts += [
             "<h2>Experiments not run this night</h2>",
-            _html_table(not_run, [(c, c, "") for c in NOT_RUN_COLUMNS], empty="every planned experiment ran"),
+            html_table(not_run, [(c, c, "") for c in NOT_RUN_COLUMNS], empty="every planned experiment ran"),
         ]
     parts.append("</body></html>")
     return BenchmarkReport(

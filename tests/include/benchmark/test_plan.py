@@ -71,3 +71,43 @@ def test_without_deduplication_every_row_runs(store: ArtifactStore, sweep_root: 
     assert plan["to_run"] == plan["experiments"] == 4 and plan["duplicates"] == 0
     assert len(plan["batches"]["qflow_aer"]) == 4  # one circuit per job
     assert sum(o.executed for o in _run_all(store, plan, "n")) == 4
+
+
+def test_braket_local_runs_ideal_and_skips_the_ibm_noise_models_with_the_reason(
+    store: ArtifactStore, sweep_root: str
+) -> None:
+    from include.benchmark.collect import collect_night
+
+    grid = small_grid(
+        families=["maxcut_regular"],
+        sizes=[4],
+        seeds_per_size=1,
+        noise=["ideal", "fake_manila"],
+        backends=["aer:statevector", "braket:local"],
+    )
+    prepared, skipped = prepared_for(store, grid)
+    plan = plan_night(store, f"{sweep_root}/night", grid, prepared, jobservice_url=None, skipped=skipped)
+    frame = store.read_table(plan["plan"]["uri"])
+    braket = frame[frame["backend"] == "braket:local"]
+    assert list(braket["noise"]) == ["ideal"] and list(braket["spec"]) == ["braket:local"]
+    # Its own key: not the Aer experiment's, although the circuit and the shots are the same.
+    aer_ideal = frame[(frame["backend"] == "aer:statevector") & (frame["noise"] == "ideal")]
+    assert set(braket["experiment_key"]).isdisjoint(aer_ideal["experiment_key"])
+    skips = store.read_table(plan["skipped"]["uri"])
+    braket_skips = skips[skips["backend"] == "braket:local"]
+    assert list(braket_skips["noise"]) == ["fake_manila"]
+    assert "noise-free" in braket_skips["reason"].iloc[0] and "Aer only" in braket_skips["reason"].iloc[0]
+    assert not len(skips[skips["backend"] == "aer:statevector"])  # Aer takes the fake noise model
+    assert {b["spec"] for b in plan["batches"]["qflow_aer"]} == {
+        "braket:local",
+        "aer:statevector",
+        "aer:statevector:fake_manila",
+    }
+    outcomes = _run_all(store, plan, "night")
+    assert sum(o.executed for o in outcomes) == plan["to_run"] == 3
+    collected = collect_night(
+        store, f"{sweep_root}/night", night="night", night_date="2026-12-07", plan=plan, prepared=prepared
+    )
+    results = store.read_table(collected["results"]["uri"])
+    row = results[(results["method"] == "qaoa") & (results["backend"] == "braket:local")]
+    assert len(row) == 1 and 0 < float(row["approximation_ratio"].iloc[0]) <= 1 and collected["missing"] == 0

@@ -168,6 +168,7 @@ def build_results(
     for col in ("n_nodes", "seed", "shots", "reps", "tier"):
         frame[col] = frame[col].astype("int64")
     frame["reused"] = frame["reused"].astype(bool)
+    frame["workload"], frame["variant"] = "maxcut", ""
     return frame[list(NIGHT_RESULT_DTYPES)]
 
 
