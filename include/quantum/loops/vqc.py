@@ -120,10 +120,12 @@ class VQCProblem:
     def _column_map(self, isa: QuantumCircuit) -> tuple[list[int], list[int]]:
         """Where the data (x[i]) and the weights go in the transpiled circuit's parameter order."""
         if self._columns is None:
-            params = list(isa.parameters)
+            # By name: a transpile cache may return the ISA circuit of another build of the same
+            # circuit, whose Parameter objects (uuids) are not this build's.
+            names = [p.name for p in isa.parameters]
             logical = self.circuits[0]
-            x_columns = [params.index(p) for p in logical.parameters if p.name.startswith("x[")]
-            w_columns = [params.index(p) for p in self.weights.parameters if p in params]
+            x_columns = [names.index(p.name) for p in logical.parameters if p.name.startswith("x[")]
+            w_columns = [names.index(p.name) for p in self.weights.parameters if p.name in names]
             self._columns = (x_columns, w_columns)
         return self._columns
 

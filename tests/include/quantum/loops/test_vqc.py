@@ -140,3 +140,19 @@ def test_classical_baselines_score_the_same_split(iris_split) -> None:
     scores = classical_baselines(x_train, y_train, x_test, y_test, seed=1)
     assert [s.method for s in scores] == ["logistic_regression", "rbf_svm"]
     assert all(0.9 <= s.accuracy <= 1.0 and 0 <= s.f1_macro <= 1 and s.train_seconds >= 0 for s in scores)
+
+
+def test_prediction_binds_the_weights_of_an_isa_circuit_another_build_cached(iris_split) -> None:
+    """The transpile cache hands back the ISA circuit of whichever build of the classifier circuit
+    transpiled it first; a later VQCProblem (the evaluate stage, a sweep's prediction) must bind its
+    weights to that circuit's parameters by name, not by object identity."""
+    from include.quantum.transpile_cache import TranspileCache
+
+    x_train, y_train, x_test, _ = iris_split
+    config = VQCConfig("angle", 2, 2, reps=1, shots=128, max_iterations=3, seed=1)
+    cache = TranspileCache()
+    result = train_vqc(config, x_train, y_train, backend=AerBackend(seed=1), transpile_cache=cache)
+    probabilities, totals = predict(config, result.best_parameters, x_test, transpile_cache=cache)
+    assert np.all(totals == 128) and probabilities.shape == (len(x_test), 2)
+    uncached, _ = predict(config, result.best_parameters, x_test)
+    assert np.allclose(probabilities.sum(axis=1), 1.0) and uncached.shape == probabilities.shape
