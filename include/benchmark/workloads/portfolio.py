@@ -538,8 +538,8 @@ def report_section(results: pd.DataFrame) -> ReportSection:
                 )
         nothing = int(cells["adds_nothing"].sum())
         lines.append(
-            f"{NAME}: QAOA beat no heuristic in {nothing} of {len(cells)} (N, K, q, mixer, reps, backend, noise, "
-            "shots) cells."
+            f"{NAME}: QAOA never beat the best heuristic in {nothing} of {len(cells)} (N, K, q, mixer, reps, "
+            "backend, noise, shots) cells."
         )
     columns = [
         ("family", "K, q", ""),
@@ -577,7 +577,7 @@ def report_section(results: pd.DataFrame) -> ReportSection:
         headline=lines,
         nothing_title="Where QAOA adds nothing",
         nothing_items=nothing_items,
-        nothing_empty="No cell where QAOA beat no heuristic"
+        nothing_empty="No cell where QAOA never beat the best heuristic"
         + (" (no cell could be assessed)." if cells.empty else "."),
         table_title="Objective per configuration",
         table=html_table(cells, columns, empty="no QAOA result could be compared with the baselines"),
