@@ -38,26 +38,22 @@ import math
 import statistics
 import time
 
-import numpy as np
 import pandas as pd
 
 from include.problems.portfolio import (
+    WINDOW_HOLDOUT_DAYS,
+    WINDOW_LOOKBACK_DAYS,
     PortfolioProblem,
     estimate_model,
     load_sp500,
-    penalty_weight,
-    portfolio_qubo,
-    price_window,
-    qubo_ising,
-    select_assets,
+    market_window,
 )
-from include.problems.portfolio_baselines import exact, simulated_annealing
+from include.problems.portfolio_baselines import ExactSolution, approximation_gap, exact, simulated_annealing
 from include.quantum.backends.aer import AerBackend
-from include.quantum.circuits.qaoa import qaoa_ansatz
-from include.quantum.loops.portfolio import PortfolioLoopResult, PortfolioObjective, PortfolioQAOAProblem
+from include.quantum.loops.portfolio import PortfolioLoopResult, portfolio_qaoa
 from include.quantum.loops.qaoa import run_held_loop
 
-LOOKBACK, HOLDOUT, STEP = 252, 63, 63
+LOOKBACK, HOLDOUT = WINDOW_LOOKBACK_DAYS, WINDOW_HOLDOUT_DAYS
 
 
 def evaluations_to_99(qualities: list[float]) -> int:
@@ -67,26 +63,20 @@ def evaluations_to_99(qualities: list[float]) -> int:
 
 
 def instance(prices: pd.DataFrame, n: int, seed: int, q: float) -> PortfolioProblem:
-    table = prices.iloc[: len(prices) - seed * STEP]
-    window = price_window(table, select_assets(table.columns, [], n), LOOKBACK, HOLDOUT)
-    model = estimate_model(window, LOOKBACK, HOLDOUT)
+    model = estimate_model(market_window(prices, n, seed), LOOKBACK, HOLDOUT)
     return PortfolioProblem(model.mu, model.cov, n // 2, q)
 
 
-def quality(objective: float, best: float, spread: float) -> float:
-    return 1.0 - (objective - best) / spread if math.isfinite(objective) else 0.0
+def quality(objective: float, solution: ExactSolution) -> float:
+    return 1.0 - approximation_gap(objective, solution) if math.isfinite(objective) else 0.0
 
 
 def run_qaoa(
     problem: PortfolioProblem, reps: int, seed: int, args: argparse.Namespace, mixer: str = "x"
 ) -> dict[str, float]:
-    qubo = portfolio_qubo(problem, penalty_weight(problem))
-    cost, _ = qubo_ising(qubo)
-    ansatz = qaoa_ansatz(cost / float(np.abs(cost.coeffs).max()), reps, mixer=mixer, hamming_weight=problem.k)
-    objective = PortfolioObjective(problem, qubo)
     started = time.perf_counter()
     outcome = run_held_loop(
-        PortfolioQAOAProblem(ansatz, objective),
+        portfolio_qaoa(problem, reps, mixer),
         shots=args.shots,
         max_iterations=args.max_iterations,
         seed=seed,
@@ -96,12 +86,10 @@ def run_qaoa(
     seconds = time.perf_counter() - started
     result = PortfolioLoopResult.from_outcome(outcome)
     solution = exact(problem)
-    spread = solution.worst_objective - solution.objective
-    trace = [quality(v, solution.objective, spread) for v in result.best_feasible_trace]
-    mean_feasible = result.expected_feasible_objective
+    trace = [quality(v, solution) for v in result.best_feasible_trace]
     return {
         "gap": 1.0 - trace[-1],
-        "mean_gap": (mean_feasible - solution.objective) / spread if math.isfinite(mean_feasible) else math.nan,
+        "mean_gap": approximation_gap(result.expected_feasible_objective, solution),
         "feasible": result.feasible_probability,
         "evals": float(evaluations_to_99(trace)) if max(trace) > 0 else math.nan,
         "evaluations": float(len(outcome.evaluations)),
@@ -111,11 +99,10 @@ def run_qaoa(
 
 def run_annealing(problem: PortfolioProblem, seed: int, sweeps: int) -> dict[str, float]:
     solution = exact(problem)
-    spread = solution.worst_objective - solution.objective
     started = time.perf_counter()
     run = simulated_annealing(problem, seed, sweeps=sweeps)
     seconds = time.perf_counter() - started
-    trace = [quality(v, solution.objective, spread) for v in run.best_trace[1:]]
+    trace = [quality(v, solution) for v in run.best_trace[1:]]
     return {
         "gap": 1.0 - trace[-1],
         "mean_gap": math.nan,
@@ -160,9 +147,7 @@ def main() -> None:
         random_gaps = []
         for p in problems:
             solution = exact(p)
-            random_gaps.append(
-                (solution.mean_objective - solution.objective) / (solution.worst_objective - solution.objective)
-            )
+            random_gaps.append(approximation_gap(solution.mean_objective, solution))
         random_gap = statistics.median(random_gaps)
         table: dict[str, list[dict[str, float]]] = {}
         for mixer in args.mixers:

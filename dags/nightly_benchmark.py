@@ -1,10 +1,12 @@
 """nightly_benchmark: every night, quantum against classical across sizes, noise, shots and backends.
 
 grid → prepare (mapped: one pass per instance — MaxCut: graph, GX validation, classical baselines,
-QAOA angles; the classifier: data set, GX suites, features, logistic regression and RBF SVM; reused
-across nights) → plan (key every experiment by the content hash of what would run;
-duplicates and stored results are reused) → run_aer / run_jobservice (mapped batches, one job per
-batch, each backend in its own pool, cheapest batches first) → collect (one tidy Parquet table per
+QAOA angles; the classifier: data set, GX suites, features, logistic regression and RBF SVM; the
+portfolio: a market window of real prices, GX price suite, μ and Ledoit–Wolf Σ, exact / greedy /
+local search / simulated annealing / random sampling; reused across nights) → plan (key every
+experiment by the content hash of what would run; duplicates and stored results are reused) →
+run_aer / run_jobservice (mapped batches: a MaxCut batch is one job, a classifier or portfolio batch
+one loop; each backend in its own pool, cheapest batches first) → collect (one tidy Parquet table per
 night, appended to the history) → report (statistics and an HTML report with plots, linked from
 the task as "Benchmark report") → verdict (fails the run if any planned experiment has no result).
 """
@@ -80,11 +82,12 @@ GRID_PARAMS: dict[str, Param] = {
         300, type="integer", minimum=20, description="noise-free evaluations per reps", title="Angle-search evaluations"
     ),
     "workloads": Param(
-        ["maxcut", "vqc_classifier"],
+        ["maxcut", "vqc_classifier", "portfolio_optimisation"],
         title="Workloads",
         type="array",
-        items={"type": "string", "enum": ["maxcut", "vqc_classifier"]},
-        description="MaxCut (families × sizes × seeds) and/or the classifier (data sets × encodings × ansatz reps)",
+        items={"type": "string", "enum": ["maxcut", "vqc_classifier", "portfolio_optimisation"]},
+        description="MaxCut (families × sizes × seeds), the classifier (data sets × encodings × ansatz reps) "
+        "and/or the portfolio (N assets × K chosen × risk aversion q × market windows)",
     ),
     "vqc_datasets": Param(
         ["iris"],
@@ -108,6 +111,41 @@ GRID_PARAMS: dict[str, Param] = {
     ),
     "vqc_features": Param(4, type="integer", minimum=1, description="features kept (PCA)", title="Classifier features"),
     "vqc_seeds": Param(1, type="integer", minimum=1, description="train/test splits per data set", title="Splits"),
+    "portfolio_sizes": Param(
+        [6, 8],
+        type="array",
+        items={"type": "integer", "minimum": 2, "maximum": 20},
+        description="N: the first N tickers of skfolio's S&P 500 prices (one qubit each)",
+        title="Portfolio assets",
+    ),
+    "portfolio_ks": Param(
+        [0],
+        type="array",
+        items={"type": "integer", "minimum": 0, "maximum": 20},
+        description="K assets chosen; 0 = N/2 (K > N is skipped with the reason)",
+        title="Portfolio K",
+    ),
+    "portfolio_risk_aversions": Param(
+        [5.0], type="array", items={"type": "number", "minimum": 0}, title="Portfolio risk aversion q"
+    ),
+    "portfolio_windows": Param(
+        1,
+        type="integer",
+        minimum=1,
+        maximum=200,
+        description="market windows per (N, K, q): 0 = the most recent year, each 63 trading days earlier",
+        title="Portfolio windows",
+    ),
+    "portfolio_reps": Param(
+        [1], type="array", items={"type": "integer", "minimum": 1, "maximum": 6}, title="Portfolio QAOA reps"
+    ),
+    "portfolio_mixers": Param(
+        ["x"], type="array", items={"type": "string", "enum": ["x", "xy"]}, title="Portfolio QAOA mixers"
+    ),
+    "portfolio_shots": Param(256, type="integer", minimum=1, title="Portfolio shots per evaluation"),
+    "portfolio_max_iterations": Param(
+        20, type="integer", minimum=1, description="COBYLA evaluations per QAOA loop", title="Portfolio iterations"
+    ),
 }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 SWEEP_VERSION = "1"
 FAMILIES: dict[str, str] = {"maxcut_regular": "regular", "maxcut_erdos_renyi": "erdos_renyi"}
 # The workloads a night can sweep (their functions: include.benchmark.workloads.WORKLOADS).
-SWEEP_WORKLOADS = ("maxcut", "vqc_classifier")
+SWEEP_WORKLOADS = ("maxcut", "vqc_classifier", "portfolio_optimisation")
 SWEEP_BACKENDS = ("aer:statevector", "aer:matrix_product_state", "aer", "jobservice", "braket:local")
 # Backends whose noise axis is only "ideal": the IBM fake-device noise models are Aer noise models
 # of IBM devices, which these simulators do not take (listed as skipped, with this reason).
@@ -27,6 +27,7 @@ IDEAL_ONLY_BACKENDS: dict[str, str] = {
 }
 IDEAL = "ideal"
 MAX_SWEEP_NODES = 22  # the noise-free angle search holds 2^n amplitudes
+MAX_PORTFOLIO_ASSETS = 20  # skfolio's sp500_dataset holds 20 tickers
 NIGHTS_PREFIX = "nightly"
 
 
@@ -57,6 +58,19 @@ def _ints(name: str, value: Any, low: int, high: int) -> tuple[int, ...]:
             raise SweepConfigError(f"{name}: {item!r} is not a whole number") from exc
         if number != float(item) or not low <= number <= high:
             raise SweepConfigError(f"{name}: {item!r} is out of range; use whole numbers from {low} to {high}")
+        out.append(number)
+    return tuple(out)
+
+
+def _floats(name: str, value: Any, low: float, high: float) -> tuple[float, ...]:
+    out = []
+    for item in _as_list(name, value):
+        try:
+            number = float(item)
+        except (TypeError, ValueError) as exc:
+            raise SweepConfigError(f"{name}: {item!r} is not a number") from exc
+        if not low <= number <= high:  # NaN fails this too
+            raise SweepConfigError(f"{name}: {item!r} is out of range; use numbers from {low:g} to {high:g}")
         out.append(number)
     return tuple(out)
 
@@ -96,6 +110,17 @@ class SweepGrid:
     vqc_max_iterations: int = 12
     vqc_features: int = 4  # features kept (PCA) = qubits of the angle encoding
     vqc_seeds: int = 1  # train/test splits per data set
+    # The portfolio's cells: N assets (skfolio's S&P 500 prices, the first N tickers) x K chosen
+    # (0 = N/2) x risk aversion q x market windows, each a QAOA loop (mixers x reps) on the
+    # backends x noise of the grid. Small by default: every cell is an optimisation loop.
+    portfolio_sizes: tuple[int, ...] = (6, 8)
+    portfolio_ks: tuple[int, ...] = (0,)
+    portfolio_risk_aversions: tuple[float, ...] = (5.0,)
+    portfolio_windows: int = 1  # market windows per (N, K, q): 0 = the most recent, each 63 days earlier
+    portfolio_reps: tuple[int, ...] = (1,)
+    portfolio_mixers: tuple[str, ...] = ("x",)
+    portfolio_shots: int = 256
+    portfolio_max_iterations: int = 20
 
     @classmethod
     def from_params(cls, values: Mapping[str, Any]) -> SweepGrid:
@@ -159,6 +184,18 @@ class SweepGrid:
             vqc_max_iterations=_ints("vqc_max_iterations", [merged["vqc_max_iterations"]], 1, 1000)[0],
             vqc_features=_ints("vqc_features", [merged["vqc_features"]], 1, MAX_SWEEP_NODES)[0],
             vqc_seeds=_ints("vqc_seeds", [merged["vqc_seeds"]], 1, 100)[0],
+            portfolio_sizes=_ints("portfolio_sizes", merged["portfolio_sizes"], 2, MAX_PORTFOLIO_ASSETS),
+            portfolio_ks=_ints("portfolio_ks", merged["portfolio_ks"], 0, MAX_PORTFOLIO_ASSETS),
+            portfolio_risk_aversions=_floats(
+                "portfolio_risk_aversions", merged["portfolio_risk_aversions"], 0.0, 1000.0
+            ),
+            portfolio_windows=_ints("portfolio_windows", [merged["portfolio_windows"]], 1, 200)[0],
+            portfolio_reps=_ints("portfolio_reps", merged["portfolio_reps"], 1, 6),
+            portfolio_mixers=_choices("portfolio_mixers", merged["portfolio_mixers"], ("x", "xy")),
+            portfolio_shots=_ints("portfolio_shots", [merged["portfolio_shots"]], 1, 100_000)[0],
+            portfolio_max_iterations=_ints("portfolio_max_iterations", [merged["portfolio_max_iterations"]], 1, 1000)[
+                0
+            ],
         )
 
     def to_params(self) -> dict[str, Any]:

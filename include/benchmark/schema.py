@@ -36,6 +36,9 @@ NIGHT_RESULT_DTYPES: dict[str, str] = {
     "optimum": "float64",  # exact max cut; NaN where there is none (the classifier)
     "approximation_ratio": "float64",
     "expected_approximation_ratio": "float64",
+    # Portfolio: the share of sampled bitstrings holding exactly K assets (at the optimiser's best θ;
+    # random sampling: of its draws; the selection heuristics: 1). NaN for the other workloads.
+    "feasible_share": "float64",
     "angle_seconds": "float64",
     "compile_seconds": "float64",
     "queue_seconds": "float64",
@@ -64,12 +67,13 @@ NOT_RUN_COLUMNS: tuple[str, ...] = (*SKIPPED_COLUMNS, "experiment_key")
 
 
 # Defaults of the columns added with the second workload, for tables written before them.
-ADDED_COLUMN_DEFAULTS: dict[str, str] = {"workload": "maxcut", "variant": ""}
+ADDED_COLUMN_DEFAULTS: dict[str, Any] = {"workload": "maxcut", "variant": "", "feasible_share": math.nan}
 
 
 def with_added_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """A results table (or history, or stored result) written before ``workload``/``variant``
-    existed: those rows are MaxCut's, with no variant."""
+    """A results table (or history, or stored result) written before ``workload``/``variant``/
+    ``feasible_share`` existed: those rows are MaxCut's (or the classifier's), with no variant and no
+    feasible share."""
     missing = {c: v for c, v in ADDED_COLUMN_DEFAULTS.items() if c not in frame.columns}
     return frame.assign(**missing) if missing else frame
 
@@ -86,6 +90,7 @@ def classical_result_row(
     reused: bool,
     shots: int = 0,
     expected_objective: float | None = None,
+    feasible_share: float = math.nan,
 ) -> dict[str, Any]:
     """A classical baseline's result row on a prepared instance (``record``: its hash, family,
     size and seed): tier 2, no quantum stages, its run time as the execute time."""
@@ -108,6 +113,7 @@ def classical_result_row(
         "optimum": optimum,
         "approximation_ratio": objective / optimum if optimum > 0 else math.nan,
         "expected_approximation_ratio": expected / optimum if optimum > 0 else math.nan,
+        "feasible_share": feasible_share,
         "angle_seconds": 0.0,
         "compile_seconds": 0.0,
         "queue_seconds": 0.0,

@@ -104,6 +104,27 @@ def price_window(prices: pd.DataFrame, assets: Sequence[str], lookback_days: int
     return window.assign(gap_days=gaps.to_numpy())
 
 
+# Market windows over one price history (the benchmarks' instances): window w estimates from the
+# LOOKBACK daily returns ending w × STEP trading days before the last date, HOLDOUT days after.
+WINDOW_LOOKBACK_DAYS, WINDOW_HOLDOUT_DAYS, WINDOW_STEP_DAYS = 252, 63, 63
+
+
+def market_window(
+    prices: pd.DataFrame,
+    n_assets: int,
+    window: int,
+    lookback_days: int = WINDOW_LOOKBACK_DAYS,
+    holdout_days: int = WINDOW_HOLDOUT_DAYS,
+    step_days: int = WINDOW_STEP_DAYS,
+) -> pd.DataFrame:
+    """The price window of market window ``window`` (0 = the most recent) of the table's first
+    ``n_assets`` tickers: ``price_window`` of the history cut ``window × step_days`` rows early."""
+    if window < 0:
+        raise ProblemSpecError(f"window={window}: market windows count from 0 (the most recent)")
+    table = prices.iloc[: len(prices) - window * step_days]
+    return price_window(table, select_assets(table.columns, [], n_assets), lookback_days, holdout_days)
+
+
 @dataclass(frozen=True, eq=False)
 class MarketModel:
     """Annualised expected returns and shrunk covariance from the estimation window, and the

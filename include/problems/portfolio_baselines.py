@@ -47,6 +47,16 @@ class ExactSolution:
     mean_objective: float  # over every feasible selection: what a uniformly random one scores on average
 
 
+def approximation_gap(objective: float, solution: ExactSolution) -> float:
+    """(f − f*) / (f_worst − f*) over the feasible selections: 0 = the exact optimum, 1 = the worst
+    selection; NaN for no selection (NaN objective). A degenerate instance (every selection equal)
+    has gap 0."""
+    if math.isnan(objective):
+        return math.nan
+    spread = solution.worst_objective - solution.objective
+    return (objective - solution.objective) / spread if spread > 0 else 0.0
+
+
 def exact(problem: PortfolioProblem, chunk: int = 1 << 15) -> ExactSolution:
     """Every feasible selection evaluated; the best and the worst."""
     total = math.comb(problem.n_assets, problem.k)

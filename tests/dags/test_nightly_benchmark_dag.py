@@ -39,7 +39,9 @@ GRID = {
     "angle_evaluations": 40,
 }
 SWEEP_ROOT = f"tests/sweep-{uuid.uuid4().hex[:10]}"
-REQUIRED = [c for c in NIGHT_RESULT_DTYPES if c not in ("approximation_ratio", "expected_approximation_ratio")]
+REQUIRED = [
+    c for c in NIGHT_RESULT_DTYPES if c not in ("approximation_ratio", "expected_approximation_ratio", "feasible_share")
+]
 
 
 @dataclass(frozen=True)
@@ -340,3 +342,92 @@ def test_the_second_workload_night_recomputes_nothing(store: ArtifactStore, work
     before = first[first["method"] == "vqc"][key].sort_values("experiment_key").reset_index(drop=True)
     assert tonight.equals(before) and results.loc[results["method"] == "vqc", "reused"].all()
     assert not re.search(r"batch \d+ \(vqc_classifier\): stored", output)  # no training ran tonight
+
+
+# A tiny portfolio cell (N = 4 assets, K = 2, q = 5, one market window) with both mixers on Aer,
+# beside the smallest MaxCut instance; the job service is not in the grid.
+PORTFOLIO_GRID = {
+    "workloads": ["maxcut", "portfolio_optimisation"],
+    "families": ["maxcut_regular"],
+    "sizes": [4],
+    "seeds_per_size": 1,
+    "reps": [1],
+    "shots": [64],
+    "noise": ["ideal"],
+    "backends": ["aer:statevector"],
+    "angle_evaluations": 30,
+    "portfolio_sizes": [4],
+    "portfolio_ks": [0],
+    "portfolio_risk_aversions": [5.0],
+    "portfolio_windows": 1,
+    "portfolio_reps": [1],
+    "portfolio_mixers": ["x", "xy"],
+    "portfolio_shots": 64,
+    "portfolio_max_iterations": 4,
+}
+PORTFOLIO_ROOT = f"tests/sweep-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def portfolio_nights(qflow_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    state_dir = tmp_path_factory.mktemp("nightly-portfolio")
+    env = {
+        **qflow_env,
+        "QFLOW_SWEEP_ROOT": PORTFOLIO_ROOT,
+        "QFLOW_LEDGER_URL": f"sqlite:///{state_dir / 'ledger.sqlite'}",
+    }
+    return airflow_dags_test("nightly_benchmark", env, PORTFOLIO_GRID), airflow_dags_test(
+        "nightly_benchmark", env, PORTFOLIO_GRID
+    )
+
+
+def test_a_night_with_a_portfolio_cell(store: ArtifactStore, portfolio_nights: tuple[Any, Any]) -> None:
+    from include.benchmark.workloads.portfolio import comparisons
+
+    (run_id, state, output), _ = portfolio_nights
+    assert state == "success", output[-5000:]
+    plan, results = _night(store, run_id)
+    assert set(plan["status"]) == {"run"}
+    mine = plan[plan["workload"] == "portfolio_optimisation"]
+    assert sorted(mine["variant"]) == ["x", "xy"] and set(mine["n_nodes"]) == {4}
+    assert list(results.columns) == list(NIGHT_RESULT_DTYPES)
+    part = results[results["workload"] == "portfolio_optimisation"]
+    assert sorted(part["method"].unique()) == [
+        "exact",
+        "greedy",
+        "local_search",
+        "qaoa",
+        "random_sampling",
+        "simulated_annealing",
+    ]
+    qaoa = part[part["method"] == "qaoa"]
+    assert len(qaoa) == 2 and qaoa["feasible_share"].between(0, 1).all()
+    assert (qaoa["objective"].dropna() >= qaoa["optimum"].iloc[0] - 1e-12).all()
+    assert set(_executions(store, plan, run_id).values()) == {1}
+    # Each QAOA loop ran in its own run_aer batch task, its jobs through the job ledger.
+    assert len(re.findall(r"batch \d+ \(portfolio_optimisation\): stored 1 results", output)) == 2
+    for prefix in mine["result_prefix"]:
+        manifest = store.read_manifest(store.uri(f"{prefix}/result/manifest.json"))
+        assert manifest["measurements"]["jobs"] == manifest["measurements"]["evaluations"] >= 1
+    html = store.read_attachment(store.uri(f"{night_prefix_for(run_id)}/report/data.parquet"), "index.html").decode()
+    assert "Portfolio (portfolio_optimisation)" in html and "gap to exact" in html
+    compared = comparisons(part)
+    assert len(compared) == 2
+    won = int((compared["advantage"] > 0).sum())
+    if won == 0:
+        assert "quantum added nothing here" in html
+    else:
+        assert f"beat every heuristic and random sampling in {won} of 2" in html
+
+
+def test_the_second_portfolio_night_recomputes_nothing(store: ArtifactStore, portfolio_nights: tuple[Any, Any]) -> None:
+    (first_id, _, _), (run_id, state, output) = portfolio_nights
+    assert state == "success", output[-5000:]
+    plan, results = _night(store, run_id)
+    assert set(plan["status"]) == {"reused"} and _executions(store, plan, run_id) == {}
+    _, first = _night(store, first_id)
+    key = ["experiment_key", "objective", "feasible_share"]
+    tonight = results[results["method"] == "qaoa"][key].sort_values("experiment_key").reset_index(drop=True)
+    before = first[first["method"] == "qaoa"][key].sort_values("experiment_key").reset_index(drop=True)
+    assert tonight.equals(before) and results.loc[results["method"] == "qaoa", "reused"].all()
+    assert not re.search(r"batch \d+ \(portfolio_optimisation\): stored", output)  # no loop ran tonight

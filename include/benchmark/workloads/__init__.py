@@ -10,6 +10,7 @@ hash of what would run (``experiment_key``), which backends it cannot use and wh
 ``include.benchmark.schema``), its classical baselines as result rows (``baseline_rows``) and its
 section of the report (``report_section``: headline sentences and HTML, computed from the rows).
 
+Entries: ``vqc_classifier`` (``vqc.py``) and ``portfolio_optimisation`` (``portfolio.py``).
 The plan (``include.benchmark.plan``), the batches, the pools, collection and the report treat
 every entry of ``WORKLOADS`` alike. MaxCut predates this interface: its functions are the
 original ``instances`` / ``plan`` / ``batches`` / ``collect`` / ``report`` code, selected by the
@@ -71,14 +72,64 @@ class Workload:
     experiments_per_batch: int = 1
 
 
+def in_process_only(identity: BackendIdentity, what: str, dag: str) -> str:
+    """The skip reason of a workload whose experiment is a loop held in one batch task: only
+    backends whose jobs live in the task's process hold it ("" where it can run)."""
+    from include.quantum.backends.registry import backend_profile
+
+    # The bare name when the identity has no spec (an unreachable job service): skipped all the same.
+    if backend_profile(identity.spec or identity.backend).rules.durable_jobs:
+        return (
+            f"{what} (one job per evaluation) held in one batch task, so it runs on in-process backends only "
+            f"(aer*, braket:local); run it on a queued provider with the {dag} DAG's loop_backend"
+        )
+    return ""
+
+
+def section_fragment(
+    *,
+    anchor: str,
+    title: str,
+    note: str,
+    headline: Sequence[str],
+    nothing_title: str,
+    nothing_items: str,
+    nothing_empty: str,
+    table_title: str,
+    table: str,
+) -> str:
+    """A workload's report section as HTML: its title and note (``note`` is HTML), its headline
+    sentences, where quantum adds nothing (``nothing_items``: ``<li>`` HTML; else ``nothing_empty``)
+    and its per-configuration table (HTML)."""
+    import html
+
+    return "\n".join(
+        [
+            f"<h2 id='{html.escape(anchor)}'>{html.escape(title)}</h2>",
+            f"<p class='note'>{note}</p>",
+            "<ul class='headline'>" + "".join(f"<li>{html.escape(s)}</li>" for s in headline) + "</ul>",
+            f"<h3>{html.escape(nothing_title)}</h3>",
+            f"<ul>{nothing_items}</ul>" if nothing_items else f"<p class='note'>{html.escape(nothing_empty)}</p>",
+            f"<h3>{html.escape(table_title)}</h3>",
+            table,
+        ]
+    )
+
+
 def _vqc() -> Workload:
     from include.benchmark.workloads import vqc
 
     return vqc.WORKLOAD
 
 
+def _portfolio() -> Workload:
+    from include.benchmark.workloads import portfolio
+
+    return portfolio.WORKLOAD
+
+
 # Loaded on first use (the DAG file's import stays light).
-_FACTORIES: dict[str, Callable[[], Workload]] = {"vqc_classifier": _vqc}
+_FACTORIES: dict[str, Callable[[], Workload]] = {"vqc_classifier": _vqc, "portfolio_optimisation": _portfolio}
 
 
 def workload(name: str) -> Workload:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from include.benchmark.workloads import Experiment, ReportSection, Workload
+from include.benchmark.workloads import Experiment, ReportSection, Workload, in_process_only, section_fragment
 
 NAME = "vqc_classifier"
 VQC = "vqc"
@@ -235,16 +235,7 @@ def experiment_key(record: Mapping[str, Any], experiment: Experiment, identity: 
 
 def backend_skip(identity: Any) -> str:
     """A training loop is held in one batch task: only where jobs live in the task's process."""
-    from include.quantum.backends.registry import backend_profile
-
-    # The bare name when the identity has no spec (an unreachable job service): skipped all the same.
-    if backend_profile(identity.spec or identity.backend).rules.durable_jobs:
-        return (
-            "a VQC experiment trains (one job per evaluation) held in one batch task, so it runs on "
-            "in-process backends only (aer*, braket:local); train on a queued provider with the "
-            "vqc_classifier DAG's loop_backend"
-        )
-    return ""
+    return in_process_only(identity, "a VQC experiment trains", "vqc_classifier")
 
 
 def run_batch(
@@ -481,22 +472,19 @@ def report_section(results: pd.DataFrame) -> ReportSection:
         f"RBF SVM {r['rbf_svm']:.3f}</li>"
         for _, r in (cells[cells["adds_nothing"]] if len(cells) else cells).iterrows()
     )
-    fragment = "\n".join(
-        [
-            "<h2 id='vqc_classifier'>Classifier (vqc_classifier): VQC against logistic regression and the RBF SVM</h2>",
-            "<p class='note'>Held-out accuracy on the same train/test split (medians across splits). The VQC is "
-            "trained by the loop engine (COBYLA, one job of the whole training split per evaluation) on the "
-            "grid's backends and noise models; the baselines are scikit-learn's defaults.</p>",
-            "<ul class='headline'>" + "".join(f"<li>{html.escape(s)}</li>" for s in lines) + "</ul>",
-            "<h3>Where the VQC adds nothing</h3>",
-            f"<ul>{nothing_items}</ul>"
-            if nothing_items
-            else "<p class='note'>No cell where the VQC's median accuracy is at or below the best baseline's"
-            + (" (no cell could be assessed)." if cells.empty else ".")
-            + "</p>",
-            "<h3>Accuracy per configuration</h3>",
-            html_table(cells, columns, empty="no VQC result could be compared with the baselines"),
-        ]
+    fragment = section_fragment(
+        anchor=NAME,
+        title="Classifier (vqc_classifier): VQC against logistic regression and the RBF SVM",
+        note="Held-out accuracy on the same train/test split (medians across splits). The VQC is trained by the "
+        "loop engine (COBYLA, one job of the whole training split per evaluation) on the grid's backends and noise "
+        "models; the baselines are scikit-learn's defaults.",
+        headline=lines,
+        nothing_title="Where the VQC adds nothing",
+        nothing_items=nothing_items,
+        nothing_empty="No cell where the VQC's median accuracy is at or below the best baseline's"
+        + (" (no cell could be assessed)." if cells.empty else "."),
+        table_title="Accuracy per configuration",
+        table=html_table(cells, columns, empty="no VQC result could be compared with the baselines"),
     )
     return ReportSection(lines, fragment, cells)
 

@@ -54,6 +54,22 @@ class PortfolioQAOAProblem(QAOAProblem):
         return self.portfolio.metrics(dict(counts[0][0]))
 
 
+def portfolio_qaoa(problem: PortfolioProblem, reps: int, mixer: str = "x") -> PortfolioQAOAProblem:
+    """The instance's QAOA problem: the penalised QUBO (``penalty_weight``'s P) as an Ising cost,
+    scaled to a largest coefficient of 1 (the optimiser's angles then mean the same across
+    instances), in the p-layer ansatz with the chosen mixer."""
+    import numpy as np
+
+    from include.problems.portfolio import penalty_weight, portfolio_qubo, qubo_ising
+    from include.quantum.circuits.qaoa import qaoa_ansatz
+
+    qubo = portfolio_qubo(problem, penalty_weight(problem))
+    cost, _ = qubo_ising(qubo)
+    scale = float(np.abs(cost.coeffs).max()) or 1.0
+    ansatz = qaoa_ansatz(cost / scale, reps, mixer=mixer, hamming_weight=problem.k)
+    return PortfolioQAOAProblem(ansatz, PortfolioObjective(problem, qubo))
+
+
 @dataclass
 class PortfolioLoopResult:
     best_parameters: list[float]  # the lowest mean penalised value's θ: what the final sample uses

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 from functools import cache
 
 import numpy as np
@@ -169,6 +170,7 @@ def build_results(
         frame[col] = frame[col].astype("int64")
     frame["reused"] = frame["reused"].astype(bool)
     frame["workload"], frame["variant"] = "maxcut", ""
+    frame["feasible_share"] = math.nan  # a portfolio figure; MaxCut rows have none
     return frame[list(NIGHT_RESULT_DTYPES)]
 
 
