@@ -55,7 +55,7 @@ GRID_PARAMS: dict[str, Param] = {
         description="'ideal' and/or IBM fake-backend noise models (fake_kolkata, fake_manila, ...)",
     ),
     "backends": Param(
-        ["aer:statevector", "aer:matrix_product_state", "jobservice"],
+        ["aer:statevector", "aer:matrix_product_state", "jobservice", "braket:local"],
         title="Backends",
         type="array",
         items={

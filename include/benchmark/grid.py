@@ -93,7 +93,7 @@ class SweepGrid:
     reps: tuple[int, ...] = (1, 2)
     shots: tuple[int, ...] = (1024,)
     noise: tuple[str, ...] = (IDEAL, "fake_kolkata")
-    backends: tuple[str, ...] = ("aer:statevector", "aer:matrix_product_state", "jobservice")
+    backends: tuple[str, ...] = ("aer:statevector", "aer:matrix_product_state", "jobservice", "braket:local")
     degree: int = 3  # regular graphs: the degree; Erdős–Rényi: the expected degree
     weights: str = "unit"
     noise_max_nodes: int = 10  # noisy simulation of larger circuits is skipped (and says so)
