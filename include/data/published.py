@@ -62,6 +62,13 @@ class DatasetSpec:
     required_columns: tuple[str, ...]
     description: str
     overrides: Callable[[str, Mapping[str, Any]], dict[str, Any]]  # (data URI, manifest) → Params
+    # What the manifest records of a version's table beyond its shape (e.g. an edge list's node count).
+    describe: Callable[[Any], dict[str, Any]] = lambda frame: {}
+
+
+def _edge_list_size(frame: Any) -> dict[str, Any]:
+    """An edge list's node count: the problem's size (the largest node id + 1)."""
+    return {"n_nodes": int(max(frame["u"].max(), frame["v"].max())) + 1}
 
 
 def _edge_list_overrides(uri: str, manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -86,6 +93,7 @@ CATALOGUE: dict[str, DatasetSpec] = {
             required_columns=("u", "v"),
             description="a MaxCut problem: a Parquet edge list (u, v, optional weight); qaoa_maxcut re-optimises",
             overrides=_edge_list_overrides,
+            describe=_edge_list_size,
         ),
         DatasetSpec(
             name="portfolio_prices",
@@ -190,8 +198,7 @@ def publish(store: ArtifactStore, name: str, data: bytes, filename: str) -> Data
     published_at = datetime.now(UTC).isoformat()
     params: dict[str, Any] = {"dataset": name, "source_file": os.path.basename(filename), "format": fmt}
     params["published_at"] = published_at
-    if spec.required_columns == ("u", "v"):  # an edge list: its node count is the problem's size
-        params["n_nodes"] = int(max(frame["u"].max(), frame["v"].max())) + 1
+    params.update(spec.describe(frame))
     store.put_bytes(data_uri, data, "application/vnd.apache.parquet" if fmt == "parquet" else "text/csv")
     manifest = {
         "qflow_manifest": MANIFEST_FORMAT,
